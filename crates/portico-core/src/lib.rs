@@ -1,0 +1,14 @@
+//! Portico's domain core: identifiers, roles, the [`idp::IdentityProvider`] trait that every
+//! protocol adapter implements, the secret box that seals stored secrets, and the token and
+//! password primitives. No HTTP, no database.
+#![forbid(unsafe_code)]
+
+pub mod ids;
+pub mod idp;
+pub mod password;
+pub mod role;
+pub mod secretbox;
+pub mod slug;
+pub mod token;
+
+pub use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,49 @@
+//! Operator endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+use super::Api;
+use crate::error::ApiError;
+use crate::respond::{Envelope, OrgResult};
+use crate::state::AppState;
+
+/// The OpenAPI document, built once at start-up.
+#[derive(Clone)]
+pub struct OpenApiDoc(pub Arc<serde_json::Value>);
+
+/// Registers the operator routes.
+pub fn routes(api: Api) -> Api {
+    api.section("operations", false)
+        .get("/healthz", "Liveness: the process is up", healthz)
+        .get("/readyz", "Readiness: the database answers", readyz)
+        .get("/metrics", "Prometheus metrics", metrics)
+        .get("/api/openapi.json", "This OpenAPI 3.1 document", openapi)
+}
+
+async fn healthz() -> OrgResult {
+    Ok(Envelope::ok(serde_json::json!({ "status": "ok" })))
+}
+
+async fn readyz(State(state): State<AppState>) -> OrgResult {
+    if portico_store::ping(&state.db).await {
+        Ok(Envelope::ok(serde_json::json!({ "status": "ready", "database": "ok" })))
+    } else {
+        Err(ApiError::Unavailable("database unreachable".into()))
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    metrics::gauge!("portico_db_pool_connections").set(f64::from(state.db.size()));
+    metrics::gauge!("portico_db_pool_idle").set(state.db.num_idle() as f64);
+    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn openapi(Extension(doc): Extension<OpenApiDoc>) -> Json<serde_json::Value> {
+    Json((*doc.0).clone())
+}

@@ -1,0 +1,150 @@
+//! The JSON shapes of the Organization API (camelCase), built from store rows.
+
+use chrono::{DateTime, Utc};
+use portico_store::orgs::{Member, MemberOrganization, Organization};
+use portico_store::sessions::SessionView;
+use portico_store::tokens::ApiToken;
+use portico_store::users::User;
+use serde::Serialize;
+
+/// A user.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    id: String,
+    email: String,
+    name: Option<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self { id: u.id.clone(), email: u.email.clone(), name: u.name.clone(), status: u.status.clone(), created_at: u.created_at }
+    }
+}
+
+/// An organization, with the caller's role when known.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgView {
+    id: String,
+    slug: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl OrgView {
+    /// From an organization and the caller's role.
+    pub fn new(o: &Organization, role: Option<&str>) -> Self {
+        Self {
+            id: o.id.clone(),
+            slug: o.slug.clone(),
+            name: o.name.clone(),
+            role: role.map(str::to_owned),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+impl From<&MemberOrganization> for OrgView {
+    fn from(m: &MemberOrganization) -> Self {
+        Self::new(&m.org, Some(&m.role))
+    }
+}
+
+/// A member.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    user_id: String,
+    email: String,
+    name: Option<String>,
+    status: String,
+    role: String,
+    joined_at: DateTime<Utc>,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        Self {
+            user_id: m.user_id.clone(),
+            email: m.email.clone(),
+            name: m.name.clone(),
+            status: m.status.clone(),
+            role: m.role.clone(),
+            joined_at: m.created_at,
+        }
+    }
+}
+
+/// A personal access token (never the secret).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    id: String,
+    name: String,
+    prefix: String,
+    organization_id: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> Self {
+        Self {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            prefix: t.prefix.clone(),
+            organization_id: t.organization_id.clone(),
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A session (never the token).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionItem {
+    id: String,
+    user_id: String,
+    email: String,
+    name: Option<String>,
+    method: String,
+    mfa: bool,
+    organization_id: Option<String>,
+    connection_id: Option<String>,
+    connection_name: Option<String>,
+    ip: Option<String>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl From<&SessionView> for SessionItem {
+    fn from(v: &SessionView) -> Self {
+        let s = &v.session;
+        Self {
+            id: s.id.clone(),
+            user_id: s.user_id.clone(),
+            email: v.email.clone(),
+            name: v.name.clone(),
+            method: s.method.clone(),
+            mfa: s.mfa,
+            organization_id: s.organization_id.clone(),
+            connection_id: s.connection_id.clone(),
+            connection_name: v.connection_name.clone(),
+            ip: s.ip.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Who is calling: API keys and personal access tokens (`X-Api-Key`, `Authorization: Bearer`),
+//! session tokens (bearer or the `portico_session` cookie). Every request re-checks revocation
+//! and expiry in the database; no password hash runs per request (tokens are SHA-256 digests).
+
+pub mod org;
+pub mod policy;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use chrono::{DateTime, Duration, Utc};
+use portico_core::token;
+use portico_store::{sessions, tokens};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "portico_session";
+
+/// How the caller authenticated.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// An API key / personal access token.
+    ApiKey {
+        /// Token row id.
+        token_id: String,
+        /// The organization the key is pinned to.
+        pinned_org: Option<String>,
+    },
+    /// A session.
+    Session {
+        /// Session id.
+        session_id: String,
+        /// `password`, `oidc`, `saml`, `ldap`.
+        method: String,
+        /// MFA completed or asserted.
+        mfa: bool,
+        /// The organization an SSO session belongs to.
+        organization_id: Option<String>,
+        /// The SSO connection.
+        connection_id: Option<String>,
+        /// Expiry.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+impl Credential {
+    /// True for SSO sessions of `org_id`.
+    pub fn is_sso_for(&self, org_id: &str) -> bool {
+        matches!(self, Self::Session { method, organization_id: Some(o), .. } if method != "password" && o == org_id)
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// User id.
+    pub user_id: String,
+    /// How they authenticated.
+    pub credential: Credential,
+}
+
+impl Caller {
+    /// The actor kind for audit events.
+    pub fn actor_kind(&self) -> &'static str {
+        match self.credential {
+            Credential::ApiKey { .. } => "api_key",
+            Credential::Session { .. } => "session",
+        }
+    }
+}
+
+/// The bearer secret presented by a request: `X-Api-Key`, `Authorization: Bearer`, or the cookie.
+pub fn presented_secret(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(v.trim().to_owned());
+    }
+    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let (scheme, rest) = v.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned());
+    }
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name`.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// Resolves a presented secret to a caller.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiError> {
+    if secret.is_empty() || secret.len() > 256 {
+        return Err(ApiError::Unauthorized("invalid credentials"));
+    }
+    let digest = token::digest(secret);
+    if secret.starts_with(token::API_KEY_PREFIX) {
+        let t = tokens::by_digest(&state.db, &digest)
+            .await?
+            .ok_or(ApiError::Unauthorized("invalid credentials"))?;
+        let now = Utc::now();
+        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) || t.user_status != "active" {
+            return Err(ApiError::Unauthorized("invalid credentials"));
+        }
+        if t.last_used_at.is_none_or(|u| now - u > Duration::seconds(60)) {
+            let db = state.db.clone();
+            let id = t.id.clone();
+            tokio::spawn(async move {
+                let _ = tokens::touch(&db, &id).await;
+            });
+        }
+        return Ok(Caller {
+            user_id: t.user_id,
+            credential: Credential::ApiKey { token_id: t.id, pinned_org: t.organization_id },
+        });
+    }
+    if secret.starts_with(token::SESSION_PREFIX) {
+        let s = sessions::live_by_digest(&state.db, &digest)
+            .await?
+            .ok_or(ApiError::Unauthorized("session expired or revoked"))?;
+        if s.user_status != "active" {
+            return Err(ApiError::Unauthorized("invalid credentials"));
+        }
+        let s = s.session;
+        return Ok(Caller {
+            user_id: s.user_id,
+            credential: Credential::Session {
+                session_id: s.id,
+                method: s.method,
+                mfa: s.mfa,
+                organization_id: s.organization_id,
+                connection_id: s.connection_id,
+                expires_at: s.expires_at,
+            },
+        });
+    }
+    Err(ApiError::Unauthorized("invalid credentials"))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        let secret = presented_secret(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
+        let caller = authenticate(state, &secret).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}

@@ -1,0 +1,144 @@
+//! The `portico` command line: `serve`, `migrate`, `bootstrap`, `keys rotate`, `keys generate`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::devmode;
+use crate::state::AppState;
+
+/// Portico — self-hostable enterprise SSO.
+#[derive(Parser, Debug)]
+#[command(name = "portico", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (embedded PostgreSQL when no database URL is set).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create an owner, an organization and an API key pinned to it; prints one JSON object.
+    Bootstrap {
+        /// Organization display name.
+        #[arg(long)]
+        org_name: String,
+        /// Organization slug.
+        #[arg(long)]
+        org_slug: String,
+        /// Owner's email (an existing user is reused).
+        #[arg(long)]
+        owner_email: String,
+        /// Owner's password (optional; SSO-only owners need none).
+        #[arg(long, env = "PORTICO_OWNER_PASSWORD")]
+        owner_password: Option<String>,
+    },
+    /// Encryption key management.
+    Keys {
+        /// Key action.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// `portico keys …`.
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Re-encrypt every stored secret with the current (first) key.
+    Rotate,
+    /// Print a new random key spec `id:base64` to put first in security.encryption_keys.
+    Generate {
+        /// Key id.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+}
+
+/// Entry point of the binary.
+pub async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Keys { action: KeysAction::Generate { id } } = &cli.command {
+        println!("{}", portico_core::secretbox::SecretBox::generate_spec(id).expose_secret());
+        return Ok(());
+    }
+    let settings = Settings::load()?;
+    crate::telemetry::init_logging(&settings.log);
+    let mut db = devmode::open_database(&settings).await?;
+    let development = db.embedded.is_some();
+    let result = run_command(&cli.command, settings, &db.pool, development).await;
+    db.pool.close().await;
+    if let Some(pg) = db.embedded.as_mut() {
+        if let Err(e) = pg.stop().await {
+            tracing::warn!(error = %e, "stopping the embedded PostgreSQL failed");
+        }
+    }
+    result
+}
+
+async fn run_command(cmd: &Command, settings: Settings, pool: &portico_store::PgPool, development: bool) -> anyhow::Result<()> {
+    match cmd {
+        Command::Migrate => {
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Bootstrap { org_name, org_slug, owner_email, owner_password } => {
+            let b = crate::services::bootstrap::run(pool, org_name, org_slug, owner_email, owner_password.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "organizationId": b.organization_id, "userId": b.user_id, "apiKey": b.api_key.expose_secret() })
+            );
+            Ok(())
+        }
+        Command::Keys { action: KeysAction::Rotate } => {
+            let secrets = devmode::open_secrets(&settings, development)?;
+            let n = crate::services::keys::rotate(pool, &secrets).await.map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
+            println!("{}", serde_json::json!({ "resealed": n, "currentKeyId": secrets.current_key_id() }));
+            Ok(())
+        }
+        Command::Keys { action: KeysAction::Generate { .. } } => Ok(()),
+        Command::Serve => serve(settings, pool.clone(), development).await,
+    }
+}
+
+async fn serve(settings: Settings, pool: portico_store::PgPool, development: bool) -> anyhow::Result<()> {
+    let secrets = devmode::open_secrets(&settings, development)?;
+    if development {
+        devmode::first_start(&pool, &settings).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(settings.server.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.server.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, public_url = %settings.server.public_url, "portico listening");
+    eprintln!("portico listening on http://{addr}");
+    let state = AppState::new(settings, pool, secrets);
+    crate::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("portico stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

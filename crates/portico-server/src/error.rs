@@ -1,0 +1,224 @@
+//! One error type for every route. `status()` and `code()` are the single mapping; each API
+//! family renders the same error in its own shape (see [`crate::respond`]).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portico_store::StoreError;
+use serde::Serialize;
+
+/// One problem with one input field.
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldIssue {
+    /// JSON path of the field (`clientId`, `domains[2]`), or `body`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every error an API route can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Invalid input (400).
+    #[error("{message}")]
+    Validation {
+        /// Summary.
+        message: String,
+        /// Per-field problems.
+        details: Vec<FieldIssue>,
+    },
+    /// Body over the limit (413).
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// No or bad credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The organization requires MFA and the session has none (403).
+    #[error("this organization requires multi-factor authentication")]
+    MfaRequired,
+    /// The organization requires SSO (403).
+    #[error("this organization requires single sign-on")]
+    SsoRequired {
+        /// Where to sign in instead.
+        login_url: Option<String>,
+    },
+    /// No such thing, or not visible to the caller (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness or state conflict (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Raising the policy to SSO before a tested connection exists (409).
+    #[error("single sign-on cannot be required until an active connection has passed its test")]
+    SsoNotReady,
+    /// Too many attempts (429).
+    #[error("too many attempts; retry later")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
+    /// Sign-in failed; deliberately generic (401).
+    #[error("authentication failed")]
+    SsoAuthFailed,
+    /// A precise, stable failure code with its own status (e.g. `LOGIN_MODE_MISMATCH`).
+    #[error("{message}")]
+    Coded {
+        /// HTTP status.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// A dependency is down (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure (500); the detail is logged, never returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A validation error about one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let (field, message) = (field.into(), message.into());
+        Self::Validation {
+            message: format!("{field}: {message}"),
+            details: vec![FieldIssue { field, message }],
+        }
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) | Self::SsoAuthFailed => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) | Self::MfaRequired | Self::SsoRequired { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) | Self::SsoNotReady => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Coded { status, .. } => *status,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } | Self::PayloadTooLarge => "VALIDATION_ERROR",
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::MfaRequired => "MFA_REQUIRED",
+            Self::SsoRequired { .. } => "SSO_REQUIRED",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::SsoNotReady => "SSO_NOT_READY",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::SsoAuthFailed => "SSO_AUTH_FAILED",
+            Self::Coded { code, .. } => code,
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
+/// The family-neutral error carried from a handler to the responder middleware.
+#[derive(Clone, Debug)]
+pub struct RenderedError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Safe message.
+    pub message: String,
+    /// Field problems.
+    pub details: Vec<FieldIssue>,
+    /// Extra top-level fields (e.g. `loginUrl`).
+    pub extra: Option<(&'static str, String)>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let status = self.status();
+        let mut res = status.into_response();
+        if let Self::RateLimited { retry_after } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                res.headers_mut().insert("retry-after", v);
+            }
+        }
+        let extra = match &self {
+            Self::SsoRequired { login_url: Some(u) } => Some(("loginUrl", u.clone())),
+            _ => None,
+        };
+        let details = match &self {
+            Self::Validation { details, .. } => details.clone(),
+            _ => Vec::new(),
+        };
+        res.extensions_mut().insert(RenderedError {
+            status,
+            code: self.code(),
+            message: self.to_string(),
+            details,
+            extra,
+        });
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("resource"),
+            StoreError::Conflict(c) => Self::Conflict(conflict_message(&c)),
+            StoreError::Constraint(c) => Self::field(constraint_field(&c), "value refused by a constraint"),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => Self::Unavailable("database unavailable".into()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<portico_core::secretbox::SecretBoxError> for ApiError {
+    fn from(e: portico_core::secretbox::SecretBoxError) -> Self {
+        Self::Internal(format!("secret box: {e}"))
+    }
+}
+
+fn conflict_message(constraint: &str) -> String {
+    match constraint {
+        "organizations_slug_key" => "slug: an organization with this slug already exists".into(),
+        "users_email_ci" => "email: a user with this email already exists".into(),
+        "sso_connections_one_default" => "the organization already has a default SSO connection".into(),
+        other => format!("conflict ({other})"),
+    }
+}
+
+fn constraint_field(constraint: &str) -> String {
+    // Constraint names look like `table_column_check`; report the column.
+    let parts: Vec<&str> = constraint.split('_').collect();
+    if parts.len() >= 3 {
+        parts[1..parts.len() - 1].join("_")
+    } else {
+        constraint.to_owned()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::from(e).into()
+    }
+}
+
+/// Maps a store error, naming what was not found.
+pub fn not_found(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::NotFound(what),
+        other => other.into(),
+    }
+}

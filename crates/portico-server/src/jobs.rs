@@ -1,0 +1,30 @@
+//! Background housekeeping: purge expired login transactions and sessions.
+
+use std::time::Duration;
+
+use portico_store::{logins, sessions, PgPool};
+
+/// Starts the purge loop (every minute).
+pub fn spawn(db: PgPool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            purge_once(&db).await;
+        }
+    })
+}
+
+/// One purge pass; failures are logged and retried next time.
+pub async fn purge_once(db: &PgPool) {
+    match logins::purge(db).await {
+        Ok(n) if n > 0 => tracing::debug!(purged = n, "expired login transactions purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging login transactions failed"),
+    }
+    match sessions::purge(db).await {
+        Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sessions purged"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+    }
+}

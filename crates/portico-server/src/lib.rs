@@ -1,0 +1,57 @@
+//! The Portico server: the axum application ([`router`]), its start-up ([`run`]) and the
+//! `portico` command line ([`cli`]).
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod devmode;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod openapi;
+pub mod respond;
+pub mod services;
+pub mod state;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::{Extension, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use config::Settings;
+pub use state::AppState;
+
+use crate::error::ApiError;
+
+/// The whole application for `state`.
+pub fn router(state: AppState) -> Router {
+    let (routes, ops) = api::all();
+    let doc = api::ops::OpenApiDoc(Arc::new(openapi::document(&ops)));
+    let max_body = state.settings.server.max_body_bytes;
+    routes
+        .fallback(|| async { ApiError::NotFound("route") })
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(axum::middleware::from_fn(respond::finalize))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let jobs = jobs::spawn(state.db.clone());
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    jobs.abort();
+    r
+}

@@ -1,0 +1,1 @@
+//! SSO: login (filled in by the OIDC issue).

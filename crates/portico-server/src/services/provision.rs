@@ -1,0 +1,1 @@
+//! SSO: provision (filled in by the OIDC issue).

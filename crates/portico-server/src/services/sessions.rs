@@ -1,0 +1,98 @@
+//! Creating sessions and the cookie that carries them.
+
+use chrono::{DateTime, Duration, Utc};
+use portico_core::{ids, token};
+use portico_store::sessions::{self, NewSession, Session};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgExecutor;
+
+use crate::auth::SESSION_COOKIE;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::extract::ClientInfo;
+
+/// What a new session is for.
+#[derive(Debug, Default)]
+pub struct SessionSpec<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// `password`, `oidc`, `saml`, `ldap`.
+    pub method: &'a str,
+    /// MFA flag.
+    pub mfa: bool,
+    /// The organization (SSO).
+    pub organization_id: Option<&'a str>,
+    /// The connection (SSO).
+    pub connection_id: Option<&'a str>,
+    /// IdP subject.
+    pub idp_subject: Option<&'a str>,
+    /// Groups.
+    pub groups: &'a [String],
+    /// Mapped scopes.
+    pub mapped_scopes: &'a [String],
+    /// The IdP's own expiry, followed when configured and shorter.
+    pub idp_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A created session and its token (shown once).
+pub struct CreatedSession {
+    /// The row.
+    pub session: Session,
+    /// The bearer token.
+    pub token: SecretString,
+}
+
+/// The expiry of a new session: the configured maximum, or the IdP's lifetime when the
+/// operator chose to follow it and it is shorter (but at least one minute).
+pub fn expiry(settings: &Settings, now: DateTime<Utc>, idp_expires_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let max = now + Duration::seconds(settings.security.session_max_age_secs);
+    match idp_expires_at {
+        Some(e) if settings.security.follow_idp_session_lifetime && e < max => e.max(now + Duration::seconds(60)),
+        _ => max,
+    }
+}
+
+/// Creates a session.
+pub async fn create(
+    db: impl PgExecutor<'_>,
+    settings: &Settings,
+    spec: SessionSpec<'_>,
+    client: &ClientInfo,
+) -> Result<CreatedSession, ApiError> {
+    let now = Utc::now();
+    let minted = token::mint(token::SESSION_PREFIX);
+    let id = if spec.method == "password" { ids::prefixed(ids::SESSION) } else { ids::prefixed(ids::SSO_SESSION) };
+    let session = sessions::insert(
+        db,
+        NewSession {
+            id: &id,
+            user_id: spec.user_id,
+            organization_id: spec.organization_id,
+            method: spec.method,
+            mfa: spec.mfa,
+            digest: &minted.digest,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            expires_at: expiry(settings, now, spec.idp_expires_at),
+            connection_id: spec.connection_id,
+            idp_subject: spec.idp_subject,
+            groups: spec.groups,
+            mapped_scopes: spec.mapped_scopes,
+        },
+    )
+    .await?;
+    Ok(CreatedSession { session, token: minted.token })
+}
+
+/// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure when the public URL is https.
+pub fn cookie(settings: &Settings, token: &SecretString, expires_at: DateTime<Utc>) -> String {
+    let max_age = (expires_at - Utc::now()).num_seconds().max(0);
+    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", token.expose_secret())
+}
+
+/// `Set-Cookie` that clears the session cookie.
+pub fn clear_cookie(settings: &Settings) -> String {
+    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}

@@ -1,0 +1,1 @@
+//! SSO: sso_settings (filled in by the OIDC issue).

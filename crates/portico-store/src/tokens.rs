@@ -1,0 +1,130 @@
+//! API keys / personal access tokens: stored as SHA-256 digests, optionally pinned to one
+//! organization, expiring, revocable.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::{Page, Paged, StoreError};
+
+/// A token row (never the secret).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApiToken {
+    /// `tok_<ULID>`.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The organization it is pinned to, if any.
+    pub organization_id: Option<String>,
+    /// Label.
+    pub name: String,
+    /// Non-secret display prefix.
+    pub prefix: String,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last use (updated at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Revocation time.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What authentication needs from a presented token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenAuth {
+    /// Token id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Pinned organization.
+    pub organization_id: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revocation.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Last use.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Owner's status.
+    pub user_status: String,
+}
+
+const COLS: &str = "id, user_id, organization_id, name, prefix, expires_at, last_used_at, revoked_at, created_at";
+
+/// A new token's fields.
+pub struct NewToken<'a> {
+    /// Row id.
+    pub id: &'a str,
+    /// Owner.
+    pub user_id: &'a str,
+    /// Pin.
+    pub organization_id: Option<&'a str>,
+    /// Label.
+    pub name: &'a str,
+    /// Display prefix.
+    pub prefix: &'a str,
+    /// SHA-256 of the token.
+    pub digest: &'a [u8],
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts a token.
+pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken, StoreError> {
+    Ok(sqlx::query_as::<_, ApiToken>(&format!(
+        "INSERT INTO api_tokens (id, user_id, organization_id, name, prefix, token_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLS}"
+    ))
+    .bind(t.id)
+    .bind(t.user_id)
+    .bind(t.organization_id)
+    .bind(t.name)
+    .bind(t.prefix)
+    .bind(t.digest)
+    .bind(t.expires_at)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Looks a presented token up by digest.
+pub async fn by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Option<TokenAuth>, StoreError> {
+    Ok(sqlx::query_as::<_, TokenAuth>(
+        "SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, u.status AS user_status
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
+    )
+    .bind(digest)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Records a use.
+pub async fn touch(db: impl PgExecutor<'_>, id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A user's tokens, newest last.
+pub async fn for_user(db: impl PgExecutor<'_>, user_id: &str, page: &Page) -> Result<Paged<ApiToken>, StoreError> {
+    let rows = sqlx::query_as::<_, ApiToken>(&format!(
+        "SELECT {COLS} FROM api_tokens WHERE user_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(page.cursor.as_deref())
+    .bind(page.limit + 1)
+    .fetch_all(db)
+    .await?;
+    Ok(Paged::from_overfetch(rows, page.limit, |r| r.id.clone()))
+}
+
+/// Revokes one of a user's tokens; NotFound when it is not theirs.
+pub async fn revoke(db: impl PgExecutor<'_>, user_id: &str, id: &str) -> Result<ApiToken, StoreError> {
+    Ok(sqlx::query_as::<_, ApiToken>(&format!(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND user_id = $2 RETURNING {COLS}"
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_one(db)
+    .await?)
+}

@@ -1,1 +1,9 @@
-//! placeholder
+//! Portico's integration tests: one binary, real PostgreSQL (one cluster, a fresh database per
+//! test), real identity providers started by `scripts/test` (or on demand).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, dead_code)]
+
+mod support;
+
+mod foundation;
+mod foundation_auth;
+mod foundation_ops;

@@ -71,3 +71,24 @@ ALTER TABLE sessions
     ADD COLUMN mapped_scopes text[] NOT NULL DEFAULT '{}',
     ADD CONSTRAINT sessions_sso_has_connection CHECK ((method = 'password') OR connection_id IS NOT NULL);
 CREATE INDEX sessions_connection ON sessions (connection_id) WHERE connection_id IS NOT NULL;
+
+-- Organization domains (DNS-verified). A domain verified by one organization can never be
+-- verified by another: the partial unique index below.
+CREATE TABLE organization_domains (
+    id                        text PRIMARY KEY CHECK (id ~ '^[0-9A-HJKMNP-TV-Z]{26}$'),
+    organization_id           text NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    domain                    text NOT NULL CHECK (length(domain) BETWEEN 3 AND 253 AND domain ~ '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$' AND domain LIKE '%.%'),
+    status                    text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'verified')),
+    verification_token        text NOT NULL CHECK (length(verification_token) BETWEEN 16 AND 128),
+    verified_at               timestamptz,
+    last_checked_at           timestamptz,
+    last_error                text,
+    auto_join_enabled         boolean NOT NULL DEFAULT false,
+    auto_join_require_approval boolean NOT NULL DEFAULT false,
+    auto_join_role            text NOT NULL DEFAULT 'member' CHECK (auto_join_role ~ '^[a-z][a-z0-9_:-]{0,63}$' AND auto_join_role <> 'owner'),
+    created_at                timestamptz NOT NULL DEFAULT now(),
+    updated_at                timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (organization_id, domain),
+    CHECK ((status = 'verified') = (verified_at IS NOT NULL))
+);
+CREATE UNIQUE INDEX organization_domains_verified_once ON organization_domains (domain) WHERE status = 'verified';

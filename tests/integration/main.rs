@@ -7,3 +7,4 @@ mod support;
 mod foundation;
 mod foundation_auth;
 mod foundation_ops;
+mod oidc_login;

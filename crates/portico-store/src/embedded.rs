@@ -254,6 +254,8 @@ pub struct EmbeddedPostgres {
     password: Password,
     run_as: RunAs,
     stopped: bool,
+    /// Stops the server once this process is gone (see `spawn_watcher`).
+    watcher: Option<std::process::Child>,
 }
 
 impl fmt::Debug for EmbeddedPostgres {
@@ -267,7 +269,7 @@ impl fmt::Debug for EmbeddedPostgres {
             .field("password", &self.password)
             .field("run_as", &self.run_as)
             .field("stopped", &self.stopped)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -307,6 +309,7 @@ impl EmbeddedPostgres {
             password: Password(String::new()),
             run_as,
             stopped: true,
+            watcher: None,
             data_dir,
         };
         pg.fix_ownership()?;
@@ -337,6 +340,7 @@ impl EmbeddedPostgres {
         }
         pg.stopped = false;
         pg.write_owner();
+        pg.spawn_watcher(std::process::id());
         wait_for_tcp(pg.port, Duration::from_secs(10)).await?;
         tracing::info!(
             data_dir = %pg.data_dir.display(),
@@ -399,6 +403,7 @@ impl EmbeddedPostgres {
         if self.stopped {
             return Ok(());
         }
+        self.end_watcher();
         let args = self.stop_args();
         let cmd = self.run_as.tokio_command(&self.bin("pg_ctl"), &args);
         match run(
@@ -718,6 +723,49 @@ impl EmbeddedPostgres {
         }
     }
 
+    /// Ties the server to this process: a small `sh` loop stops it (`pg_ctl stop -m fast`) once this
+    /// process is gone without having stopped it — killed, crashed, or holding the value in a
+    /// `static` that is never dropped. It ignores SIGINT/SIGHUP (a Ctrl-C to the terminal's process
+    /// group must not remove the safety net), leaves by itself when the server stops, and stops only
+    /// the postmaster it was started for.
+    fn spawn_watcher(&mut self, owner: u32) {
+        const SCRIPT: &str = r#"trap '' INT HUP
+owner=$1 pm=$2 pidfile=$3; shift 3
+while [ -d "/proc/$owner" ] && [ -d "/proc/$pm" ]; do sleep 1; done
+if [ -d "/proc/$pm" ] && [ "$(head -n 1 "$pidfile" 2>/dev/null)" = "$pm" ]; then exec "$@"; fi"#;
+        let pidfile = self.data_dir.join("postmaster.pid");
+        let Some(pm) = read_trimmed(&pidfile).and_then(|t| t.lines().next().map(str::to_owned))
+        else {
+            return;
+        };
+        let (prog, args) = self.run_as.argv(&self.bin("pg_ctl"), &self.stop_args());
+        let spawned = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("portico-pg-watch")
+            .arg(owner.to_string())
+            .arg(pm)
+            .arg(&pidfile)
+            .arg(prog)
+            .args(args)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => self.watcher = Some(child),
+            Err(e) => tracing::warn!(error = %e, "cannot watch the embedded PostgreSQL's owner"),
+        }
+    }
+
+    fn end_watcher(&mut self) {
+        if let Some(mut child) = self.watcher.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn write_owner(&self) {
         let me = std::process::id();
         let record = format!("{me} {}\n", process_start_time(me).unwrap_or(0));
@@ -734,6 +782,7 @@ impl Drop for EmbeddedPostgres {
             return;
         }
         self.stopped = true;
+        self.end_watcher();
         let mut cmd = self
             .run_as
             .std_command(&self.bin("pg_ctl"), &self.stop_args());
@@ -1340,6 +1389,38 @@ mod tests {
         let mut pg = EmbeddedPostgres::start(&data).await.unwrap();
         assert_eq!(value_in(&pg).await, "x");
         pg.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stops_by_itself_once_the_owner_process_is_gone() {
+        let tmp = TempDir::new("owner");
+        let mut pg = EmbeddedPostgres::start(&tmp.0.join("pg")).await.unwrap();
+        let pidfile = pg.data_dir().join("postmaster.pid");
+        let postmaster: u32 = read_trimmed(&pidfile)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Watch a short-lived stand-in for this process instead of this test process.
+        pg.end_watcher();
+        let mut owner = std::process::Command::new("sleep")
+            .arg("0.5")
+            .spawn()
+            .unwrap();
+        pg.spawn_watcher(owner.id());
+        owner.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while process_alive(postmaster) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            !process_alive(postmaster),
+            "the watcher did not stop the server"
+        );
+        assert!(!pidfile.exists());
+        pg.stopped = true; // already stopped, by the watcher
     }
 
     #[tokio::test]

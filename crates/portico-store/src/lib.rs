@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod domains;
 pub mod embedded;
 pub mod error;
 pub mod identities;

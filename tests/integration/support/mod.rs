@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod logs;
+pub mod oidc;
 
 use portico_core::secretbox::SecretBox;
 use portico_server::{AppState, Settings};

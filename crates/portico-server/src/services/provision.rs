@@ -1,1 +1,182 @@
-//! SSO: provision (filled in by the OIDC issue).
+//! From a verified external identity to a Portico user and membership — one rule set for OIDC,
+//! SAML and LDAP (SPEC §3 "Identity and provisioning"):
+//! - identities are keyed on (connection, subject), never on email alone;
+//! - the email's domain must be one of the connection's domains when it lists any, and an
+//!   email the IdP marks unverified is refused;
+//! - an existing account is linked by email only when the IdP says the email is verified and the
+//!   domain is DNS-verified by this organization;
+//! - JIT on: user + identity + membership (`defaultRole`, else `member`) in one transaction,
+//!   race-safe (a unique violation retries and finds the winner's rows); JIT off: only linked
+//!   users or existing members; disabled users never pass.
+
+use std::collections::BTreeSet;
+
+use axum::http::StatusCode;
+use portico_core::idp::ExternalIdentity;
+use portico_core::ids;
+use portico_store::connections::Connection;
+use portico_store::users::User;
+use portico_store::{domains, identities, orgs, users, PgPool, StoreError};
+
+use crate::error::ApiError;
+
+/// Why a verified identity was not admitted. `code` is stable and shown; `reason` is for the audit log.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// Stable code.
+    pub code: &'static str,
+    /// Precise reason.
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+        Self { code, reason: reason.into() }
+    }
+
+    /// As an API error (403 with the stable code).
+    pub fn into_api(self) -> ApiError {
+        ApiError::Coded { status: StatusCode::FORBIDDEN, code: self.code, message: public_message(self.code).into() }
+    }
+}
+
+fn public_message(code: &str) -> &'static str {
+    match code {
+        "EMAIL_MISSING" => "the identity provider did not send an email address",
+        "EMAIL_NOT_VERIFIED" => "the identity provider says this email address is not verified",
+        "EMAIL_DOMAIN_NOT_ALLOWED" => "this email domain is not allowed on this connection",
+        "ACCOUNT_LINK_REFUSED" => "an account with this email exists and cannot be linked to this identity provider",
+        "NOT_PROVISIONED" => "this user has not been provisioned for the organization",
+        "USER_DISABLED" => "this user is disabled",
+        _ => "sign-in refused",
+    }
+}
+
+/// An admitted sign-in.
+#[derive(Debug)]
+pub struct Admitted {
+    /// The user.
+    pub user: User,
+    /// True when the user was created by this sign-in.
+    pub provisioned: bool,
+    /// Scopes mapped from groups.
+    pub mapped_scopes: Vec<String>,
+}
+
+/// The scopes for `groups`: union over matched groups, else the defaults.
+pub fn map_scopes(conn: &Connection, groups: &[String]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    if let Some(map) = conn.group_mappings.as_object() {
+        for g in groups {
+            if let Some(scopes) = map.get(g).and_then(|v| v.as_array()) {
+                out.extend(scopes.iter().filter_map(|s| s.as_str().map(str::to_owned)));
+            }
+        }
+    }
+    if out.is_empty() {
+        return conn.default_scopes.clone();
+    }
+    out.into_iter().collect()
+}
+
+fn email_domain(email: &str) -> Option<String> {
+    email.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
+/// Admits `identity` through `conn`, provisioning as the connection allows.
+pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) -> Result<Admitted, Refusal> {
+    let email = identity
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| e.contains('@') && e.len() <= 320)
+        .ok_or_else(|| Refusal::new("EMAIL_MISSING", "identity carries no usable email"))?;
+    if identity.email_verified == Some(false) {
+        return Err(Refusal::new("EMAIL_NOT_VERIFIED", format!("IdP marked {email} unverified")));
+    }
+    let domain = email_domain(email).ok_or_else(|| Refusal::new("EMAIL_MISSING", "email has no domain"))?;
+    if !conn.domains.is_empty() && !conn.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+        return Err(Refusal::new("EMAIL_DOMAIN_NOT_ALLOWED", format!("domain {domain} is not among the connection's domains")));
+    }
+    for attempt in 0..3 {
+        match admit_once(db, conn, identity, email, &domain).await {
+            Err(AdmitError::Store(StoreError::Conflict(c))) if attempt < 2 => {
+                tracing::debug!(constraint = %c, "concurrent provisioning; retrying");
+            }
+            Err(AdmitError::Store(e)) => return Err(Refusal::new("INTERNAL", format!("store: {e}"))),
+            Err(AdmitError::Refused(r)) => return Err(r),
+            Ok(a) => {
+                let mapped_scopes = map_scopes(conn, &identity.groups);
+                return Ok(Admitted { mapped_scopes, ..a });
+            }
+        }
+    }
+    Err(Refusal::new("INTERNAL", "provisioning kept conflicting"))
+}
+
+enum AdmitError {
+    Store(StoreError),
+    Refused(Refusal),
+}
+
+impl From<StoreError> for AdmitError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for AdmitError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<Refusal> for AdmitError {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity, email: &str, domain: &str) -> Result<Admitted, AdmitError> {
+    let mut tx = db.begin().await?;
+    let mut provisioned = false;
+    let user = match identities::user_for(&mut *tx, &conn.id, &identity.subject).await? {
+        Some(uid) => users::by_id(&mut *tx, &uid).await?.ok_or(StoreError::NotFound)?,
+        None => match users::by_email(&mut *tx, email).await? {
+            Some(existing) => {
+                let verified_domain = domains::is_verified_by(&mut *tx, &conn.organization_id, domain).await?;
+                if identity.email_verified != Some(true) || !verified_domain {
+                    return Err(Refusal::new(
+                        "ACCOUNT_LINK_REFUSED",
+                        format!(
+                            "existing user {} not linked: email_verified={:?}, domain {domain} verified by organization: {verified_domain}",
+                            existing.id, identity.email_verified
+                        ),
+                    )
+                    .into());
+                }
+                identities::link(&mut *tx, &conn.id, &identity.subject, &existing.id, Some(email)).await?;
+                existing
+            }
+            None if conn.jit_provisioning => {
+                let u = users::insert(&mut *tx, &ids::prefixed(ids::USER), email, identity.name.as_deref(), None).await?;
+                identities::link(&mut *tx, &conn.id, &identity.subject, &u.id, Some(email)).await?;
+                provisioned = true;
+                u
+            }
+            None => return Err(Refusal::new("NOT_PROVISIONED", format!("no user for {email} and JIT provisioning is off")).into()),
+        },
+    };
+    if !user.is_active() {
+        return Err(Refusal::new("USER_DISABLED", format!("user {} is disabled", user.id)).into());
+    }
+    if orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await?.is_none() {
+        if !conn.jit_provisioning {
+            return Err(Refusal::new("NOT_PROVISIONED", format!("user {} is not a member and JIT provisioning is off", user.id)).into());
+        }
+        let role = conn.default_role.as_deref().filter(|r| *r != "owner").unwrap_or("member");
+        orgs::add_member(&mut *tx, &conn.organization_id, &user.id, role).await?;
+    }
+    tx.commit().await?;
+    Ok(Admitted { user, provisioned, mapped_scopes: Vec::new() })
+}

@@ -1,1 +1,183 @@
-//! SSO: sso_settings (filled in by the OIDC issue).
+//! Seed-004 SSO settings: the organization's default OIDC connection, written with exactly
+//! `{provider, issuerUrl, clientId, clientSecret}`; the secret is sealed and never returned.
+
+use chrono::Utc;
+use portico_core::ids;
+use portico_core::secretbox::Slot;
+use portico_store::connections::{self, Connection};
+use portico_store::audit;
+use serde::Serialize;
+
+use crate::auth::org::OrgAccess;
+use crate::auth::policy::Need;
+use crate::error::ApiError;
+use crate::extract::ClientInfo;
+use crate::services::audit::event;
+use crate::state::AppState;
+
+/// The providers seed 004 names.
+pub const PROVIDERS: &[&str] = &["okta", "azure", "google", "oidc"];
+
+/// Validated settings input.
+pub struct SsoSettingsInput {
+    /// IdP family.
+    pub provider: String,
+    /// Issuer URL.
+    pub issuer_url: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (sealed before it is stored).
+    pub client_secret: secrecy::SecretString,
+}
+
+/// The settings as returned (never the secret).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoSettingsView {
+    provider: Option<String>,
+    issuer_url: Option<String>,
+    client_id: Option<String>,
+    client_secret_set: bool,
+    connection_id: String,
+    status: String,
+    callback_url: String,
+    login_url: String,
+    last_test_at: Option<chrono::DateTime<Utc>>,
+    last_test_success: Option<bool>,
+    updated_at: chrono::DateTime<Utc>,
+}
+
+/// The view of a default connection.
+pub fn view(state: &AppState, org_slug: &str, c: &Connection) -> SsoSettingsView {
+    SsoSettingsView {
+        provider: c.provider.clone(),
+        issuer_url: c.config_str("issuerUrl").map(str::to_owned),
+        client_id: c.config_str("clientId").map(str::to_owned),
+        client_secret_set: c.client_secret.is_some(),
+        connection_id: c.id.clone(),
+        status: c.status.clone(),
+        callback_url: state.settings.callback_url(),
+        login_url: state.sso_login_url(org_slug),
+        last_test_at: c.last_test_at,
+        last_test_success: c.last_test_success,
+        updated_at: c.updated_at,
+    }
+}
+
+/// Validates an issuer URL against the outbound policy (scheme) and shape.
+pub fn validate_issuer(state: &AppState, field: &str, issuer: &str) -> Result<(), ApiError> {
+    let u = url::Url::parse(issuer).map_err(|_| ApiError::field(field, "must be an absolute URL"))?;
+    let https = u.scheme() == "https";
+    let http_ok = u.scheme() == "http" && state.settings.outbound.allow_insecure_http;
+    if !(https || http_ok) {
+        return Err(ApiError::field(field, "must be an https URL"));
+    }
+    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.host_str().is_none() {
+        return Err(ApiError::field(field, "must not carry a query, fragment or credentials"));
+    }
+    if issuer.contains("/.well-known/") {
+        return Err(ApiError::field(field, "is the discovery base; /.well-known/openid-configuration is appended automatically"));
+    }
+    Ok(())
+}
+
+/// Creates or replaces the organization's default OIDC connection.
+pub async fn put(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: SsoSettingsInput) -> Result<Connection, ApiError> {
+    access.require(Need::Owner)?;
+    if !PROVIDERS.contains(&input.provider.as_str()) {
+        return Err(ApiError::field("provider", "must be one of okta, azure, google, oidc"));
+    }
+    validate_issuer(state, "issuerUrl", &input.issuer_url)?;
+    let client_id = input.client_id.trim();
+    if client_id.is_empty() || client_id.len() > 256 {
+        return Err(ApiError::field("clientId", "must be 1-256 characters"));
+    }
+    use secrecy::ExposeSecret;
+    let secret = input.client_secret.expose_secret();
+    if secret.is_empty() || secret.len() > 1024 {
+        return Err(ApiError::field("clientSecret", "must be 1-1024 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let existing = connections::default_for(&mut *tx, &access.org.id).await?;
+    let is_new = existing.is_none();
+    let mut conn = existing.unwrap_or_else(|| new_default(&access.org.id));
+    let sealed = state.secrets.seal(secret, Slot { table: "sso_connections", row: &conn.id, column: "client_secret" })?;
+    conn.provider = Some(input.provider.clone());
+    let mut config = conn.config.as_object().cloned().unwrap_or_default();
+    config.insert("issuerUrl".into(), input.issuer_url.clone().into());
+    config.insert("clientId".into(), client_id.into());
+    conn.config = serde_json::Value::Object(config);
+    conn.client_secret = Some(sealed);
+    conn.last_test_at = None;
+    conn.last_test_success = None;
+    let saved = if is_new { connections::insert(&mut *tx, &conn).await? } else { connections::update(&mut *tx, &conn).await? };
+    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_settings.update");
+    e.connection_id = Some(saved.id.clone());
+    e.details = Some(serde_json::json!({ "provider": input.provider, "issuerUrl": input.issuer_url, "clientId": client_id, "created": is_new }));
+    audit::record(&mut *tx, e).await?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+fn new_default(org_id: &str) -> Connection {
+    let now = Utc::now();
+    Connection {
+        id: ids::prefixed(ids::CONNECTION),
+        organization_id: org_id.to_owned(),
+        name: "Default OIDC".into(),
+        protocol: "oidc".into(),
+        status: "active".into(),
+        is_default: true,
+        provider: None,
+        config: serde_json::json!({}),
+        client_secret: None,
+        ldap_bind_password: None,
+        sp_private_key: None,
+        domains: Vec::new(),
+        jit_provisioning: true,
+        enforce: false,
+        group_attribute: None,
+        group_mappings: serde_json::json!({}),
+        default_scopes: Vec::new(),
+        default_role: None,
+        attribute_mapping: serde_json::json!({}),
+        redirect_uris: Vec::new(),
+        last_test_at: None,
+        last_test_success: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Removes the default connection (its identities and sessions go with it).
+pub async fn delete(state: &AppState, ctx: &ClientInfo, access: &OrgAccess) -> Result<(), ApiError> {
+    access.require(Need::Owner)?;
+    let mut tx = state.db.begin().await?;
+    let conn = connections::default_for(&mut *tx, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    connections::delete(&mut *tx, &conn.id, &access.org.id).await?;
+    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_settings.delete");
+    e.connection_id = Some(conn.id.clone());
+    audit::record(&mut *tx, e).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Tests a connection and records the result; failures are a report, not an error.
+pub async fn test(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, conn: &Connection) -> Result<portico_core::idp::CheckReport, ApiError> {
+    let report = match state.idp.provider(conn, &state.secrets) {
+        Ok(p) => p.check().await,
+        Err(e) => {
+            let mut r = portico_core::idp::CheckReport::default();
+            r.push("configuration", false, e.to_string());
+            r
+        }
+    };
+    let success = report.success();
+    connections::record_test(&state.db, &conn.id, success).await?;
+    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_connection.test");
+    e.connection_id = Some(conn.id.clone());
+    e.success = success;
+    e.reason = report.first_failure().map(|c| c.name.clone());
+    audit::record(&state.db, e).await?;
+    Ok(report)
+}

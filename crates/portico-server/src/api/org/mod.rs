@@ -6,6 +6,7 @@ mod members;
 mod me;
 mod orgs;
 mod sessions;
+mod sso;
 mod tokens;
 pub mod views;
 
@@ -19,5 +20,6 @@ pub fn routes(api: Api) -> Api {
     let api = members::routes(api);
     let api = sessions::routes(api);
     let api = tokens::routes(api);
+    let api = sso::routes(api);
     audit::routes(api)
 }

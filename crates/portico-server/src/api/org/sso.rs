@@ -1,0 +1,179 @@
+//! Seed-004 SSO: `settings/sso` (+ `/test`), the canonical entry point
+//! `GET /api/auth/sso/{slug}/login`, and the one shared callback `GET /api/auth/sso/callback`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portico_core::idp::{LoginInput, PendingLogin};
+use portico_store::{connections, orgs};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::api::Api;
+use crate::auth::org::OrgAccess;
+use crate::auth::policy::Need;
+use crate::auth::cookie;
+use crate::error::ApiError;
+use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::respond::{Envelope, OrgResult};
+use crate::services::login::{self, Mode};
+use crate::services::sso_settings::{self, SsoSettingsInput};
+use crate::services::sessions;
+use crate::state::AppState;
+
+/// Registers the routes.
+pub fn routes(api: Api) -> Api {
+    api.section("sso-settings", true)
+        .put("/api/user/organizations/{orgId}/settings/sso", "Set the default OIDC connection (owner)", put_settings)
+        .get("/api/user/organizations/{orgId}/settings/sso", "Read the default OIDC connection (owner)", get_settings)
+        .delete("/api/user/organizations/{orgId}/settings/sso", "Remove the default OIDC connection (owner)", delete_settings)
+        .post("/api/user/organizations/{orgId}/settings/sso/test", "Test discovery, issuer and JWKS (owner)", test_settings)
+        .section("sso-login", false)
+        .get("/api/auth/sso/{slug}/login", "Start SSO: 302 to the organization's identity provider", login_start)
+        .get("/api/auth/sso/callback", "The shared OIDC callback: completes the login, sets the session", oidc_callback)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SettingsBody {
+    provider: String,
+    issuer_url: String,
+    client_id: String,
+    client_secret: SecretString,
+}
+
+async fn put_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(b): ValidJson<SettingsBody>) -> OrgResult {
+    let input = SsoSettingsInput { provider: b.provider, issuer_url: b.issuer_url, client_id: b.client_id, client_secret: b.client_secret };
+    let conn = sso_settings::put(&state, &ctx, &access, input).await?;
+    Ok(Envelope::ok(sso_settings::view(&state, &access.org.slug, &conn)).message("SSO settings saved"))
+}
+
+async fn get_settings(State(state): State<AppState>, access: OrgAccess) -> OrgResult {
+    access.require(Need::Owner)?;
+    let conn = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    Ok(Envelope::ok(sso_settings::view(&state, &access.org.slug, &conn)))
+}
+
+async fn delete_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess) -> OrgResult {
+    sso_settings::delete(&state, &ctx, &access).await?;
+    Ok(Envelope::ok(serde_json::json!({ "deleted": true })).message("SSO settings removed"))
+}
+
+async fn test_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess) -> OrgResult {
+    access.require(Need::Owner)?;
+    let conn = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    let report = sso_settings::test(&state, &ctx, &access, &conn).await?;
+    let message = match report.first_failure() {
+        None => "SSO configuration is valid".to_owned(),
+        Some(c) => format!("SSO configuration test failed at {}: {}", c.name, c.message),
+    };
+    Ok(Envelope::ok(serde_json::json!({ "success": report.success(), "message": message, "checks": report.checks })).message(message))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LoginQuery {
+    email: Option<String>,
+    return_to: Option<String>,
+}
+
+async fn login_start(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    Path(slug): Path<String>,
+    ValidQuery(q): ValidQuery<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let org = match portico_core::slug::is_valid(&slug) {
+        true => orgs::by_slug(&state.db, &slug).await?,
+        false => None,
+    }
+    .ok_or(ApiError::NotFound("organization"))?;
+    let email = q.email.filter(|e| !e.is_empty());
+    if email.as_deref().is_some_and(|e| e.len() > 320 || !e.contains('@')) {
+        return Err(ApiError::field("email", "must be an email address"));
+    }
+    let domain = email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_owned());
+    let conn = login::pick_connection(&state, &org, domain.as_deref(), true).await?;
+    let return_to = q.return_to.as_deref().and_then(|r| login::allowed_return(&state.settings, r));
+    let started = login::start(&state, &conn, Mode::Browser, state.settings.callback_url(), return_to, email).await;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let f = login::LoginFailure { status: e.status(), code: e.code(), reason: e.to_string(), organization_id: Some(org.id.clone()), connection_id: Some(conn.id.clone()) };
+            login::audit_failure(&state, &ctx, &f).await;
+            return Err(e);
+        }
+    };
+    let Some(url) = started.url else {
+        return Err(ApiError::Coded {
+            status: StatusCode::CONFLICT,
+            code: "CREDENTIALS_REQUIRED",
+            message: format!("this organization signs in with a directory password: POST /api/auth/sso/{slug}/ldap"),
+        });
+    };
+    let mut res = (StatusCode::FOUND, [(LOCATION, url)]).into_response();
+    if let Some(c) = started.set_cookie.and_then(|c| c.parse().ok()) {
+        res.headers_mut().append(SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response {
+    let mut res = (StatusCode::FOUND, [(LOCATION, location.to_owned())]).into_response();
+    for c in cookies {
+        if let Ok(v) = c.parse() {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+fn clear_binding(state: &AppState, name: &str) -> String {
+    let secure = if state.settings.secure_cookies() { "; Secure" } else { "" };
+    format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+async fn oidc_callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let state_param = q.get("state").cloned().unwrap_or_default();
+    let cookie_name = login::binding_cookie_name(&state_param);
+    let binding = cookie(&headers, &cookie_name);
+    let clear = clear_binding(&state, &cookie_name);
+    let outcome = async {
+        let (tx, conn) = login::consume(&state, &state_param, Mode::Browser, binding.as_deref()).await?;
+        if let Some(err) = q.get("error") {
+            let desc = q.get("error_description").cloned().unwrap_or_default();
+            return Err(login::LoginFailure {
+                status: StatusCode::BAD_REQUEST,
+                code: "IDP_DENIED",
+                reason: format!("IdP returned {err}: {desc}"),
+                organization_id: Some(conn.organization_id.clone()),
+                connection_id: Some(conn.id.clone()),
+            });
+        }
+        let code = q.get("code").cloned().unwrap_or_default();
+        let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
+        let input = LoginInput::OidcCode { code, iss: q.get("iss").cloned() };
+        let done = login::complete(&state, &ctx, &conn, pending, input).await?;
+        Ok((tx, done))
+    }
+    .await;
+    match outcome {
+        Ok((tx, done)) => {
+            let target = tx.return_to.unwrap_or_else(|| state.settings.app.url.clone());
+            let session_cookie = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
+            redirect(&target, &[session_cookie, clear])
+        }
+        Err(f) => {
+            login::audit_failure(&state, &ctx, &f).await;
+            redirect(&login::app_error_url(&state.settings, f.code), &[clear])
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! password primitives. No HTTP, no database.
 #![forbid(unsafe_code)]
 
+pub mod domain;
 pub mod ids;
 pub mod idp;
 pub mod password;

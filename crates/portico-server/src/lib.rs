@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod openapi;
+pub mod patch;
 pub mod respond;
 pub mod services;
 pub mod state;

@@ -59,3 +59,14 @@ fn oidc_settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings,
     }
     Ok(s)
 }
+
+/// Prepares a new SAML connection before it is stored (SP entity ID and ACS defaults).
+pub fn prepare_saml(state: &crate::state::AppState, conn: &mut Connection) -> Result<(), crate::error::ApiError> {
+    let mut cfg = conn.config.as_object().cloned().unwrap_or_default();
+    cfg.entry("spEntityId").or_insert_with(|| {
+        serde_json::Value::String(format!("{}/api/auth/sso/saml/{}/metadata", state.settings.public_base(), conn.id))
+    });
+    cfg.entry("spAcsUrl").or_insert_with(|| serde_json::Value::String(state.settings.callback_url()));
+    conn.config = serde_json::Value::Object(cfg);
+    Ok(())
+}

@@ -2,11 +2,14 @@
 
 pub mod audit;
 pub mod bootstrap;
+pub mod connections;
 pub mod idp;
 pub mod keys;
+pub mod ldap_login;
 pub mod login;
 pub mod orgs;
 pub mod password;
+pub mod policy;
 pub mod provision;
 pub mod sessions;
 pub mod sso_settings;

@@ -161,23 +161,3 @@ pub async fn delete(state: &AppState, ctx: &ClientInfo, access: &OrgAccess) -> R
     tx.commit().await?;
     Ok(())
 }
-
-/// Tests a connection and records the result; failures are a report, not an error.
-pub async fn test(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, conn: &Connection) -> Result<portico_core::idp::CheckReport, ApiError> {
-    let report = match state.idp.provider(conn, &state.secrets) {
-        Ok(p) => p.check().await,
-        Err(e) => {
-            let mut r = portico_core::idp::CheckReport::default();
-            r.push("configuration", false, e.to_string());
-            r
-        }
-    };
-    let success = report.success();
-    connections::record_test(&state.db, &conn.id, success).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_connection.test");
-    e.connection_id = Some(conn.id.clone());
-    e.success = success;
-    e.reason = report.first_failure().map(|c| c.name.clone());
-    audit::record(&state.db, e).await?;
-    Ok(report)
-}

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod connections;
 mod members;
 mod me;
 mod orgs;
@@ -21,5 +22,6 @@ pub fn routes(api: Api) -> Api {
     let api = sessions::routes(api);
     let api = tokens::routes(api);
     let api = sso::routes(api);
+    let api = connections::routes(api);
     audit::routes(api)
 }

@@ -34,6 +34,7 @@ pub fn routes(api: Api) -> Api {
         .section("sso-login", false)
         .get("/api/auth/sso/{slug}/login", "Start SSO: 302 to the organization's identity provider", login_start)
         .get("/api/auth/sso/callback", "The shared OIDC callback: completes the login, sets the session", oidc_callback)
+        .post("/api/auth/sso/{slug}/ldap", "Sign in with a directory password (LDAP connection)", ldap_sign_in)
 }
 
 #[derive(Deserialize)]
@@ -65,7 +66,7 @@ async fn delete_settings(State(state): State<AppState>, ctx: ClientInfo, access:
 async fn test_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess) -> OrgResult {
     access.require(Need::Owner)?;
     let conn = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
-    let report = sso_settings::test(&state, &ctx, &access, &conn).await?;
+    let report = crate::services::connections::test(&state, &ctx, &access, &conn).await?;
     let message = match report.first_failure() {
         None => "SSO configuration is valid".to_owned(),
         Some(c) => format!("SSO configuration test failed at {}: {}", c.name, c.message),
@@ -176,4 +177,36 @@ async fn oidc_callback(
             redirect(&login::app_error_url(&state.settings, f.code), &[clear])
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LdapBody {
+    username: String,
+    password: SecretString,
+}
+
+async fn ldap_sign_in(State(state): State<AppState>, ctx: ClientInfo, Path(slug): Path<String>, ValidJson(b): ValidJson<LdapBody>) -> Result<Response, ApiError> {
+    let org = match portico_core::slug::is_valid(&slug) {
+        true => orgs::by_slug(&state.db, &slug).await?,
+        false => None,
+    }
+    .ok_or(ApiError::NotFound("organization"))?;
+    let conn = connections::for_org(&state.db, &org.id)
+        .await?
+        .into_iter()
+        .find(|c| c.protocol == "ldap" && c.status == "active")
+        .ok_or(ApiError::NotFound("LDAP connection"))?;
+    let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
+    let s = &done.session.session;
+    let cookie = sessions::cookie(&state.settings, &done.session.token, s.expires_at);
+    use secrecy::ExposeSecret;
+    let body = Envelope::ok(serde_json::json!({
+        "userId": done.admitted.user.id,
+        "session": { "id": s.id, "method": s.method, "mfa": s.mfa, "expiresAt": s.expires_at },
+        "token": done.session.token.expose_secret(),
+        "provisioned": done.admitted.provisioned,
+    }))
+    .message("Signed in");
+    Ok(([(SET_COOKIE, cookie)], body).into_response())
 }

@@ -1,0 +1,193 @@
+//! The SDK login flow: `GET /sso/login` (routes by domain; never a fallback to another IdP) and
+//! the server-to-server callbacks `POST /sso/callback/{oidc,saml,ldap}` returning CallbackResult.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::SecondsFormat;
+use portico_core::idp::{LoginInput, PendingLogin};
+use portico_store::connections::{self, Connection};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::SdkAccess;
+use crate::api::Api;
+use crate::auth::org::OrgAccess;
+use crate::error::ApiError;
+use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::services::login::{self, Completed, LoginFailure, Mode};
+use crate::state::AppState;
+
+/// Registers the routes.
+pub fn routes(api: Api) -> Api {
+    api.section("sdk-login", true)
+        .get("/sso/login", "The IdP authorization URL for an organization (by email domain)", login_url)
+        .post("/sso/callback/oidc", "Complete an OIDC login server to server", oidc_callback)
+        .post("/sso/callback/saml", "Complete a SAML login server to server", saml_callback)
+        .post("/sso/callback/ldap", "Sign in with an LDAP directory password", ldap_callback)
+}
+
+/// True when `org` (an id or a slug) names the caller's organization.
+pub fn names_org(access: &OrgAccess, org: &str) -> bool {
+    org == access.org.id || org == access.org.slug
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginQuery {
+    org: String,
+    domain: Option<String>,
+    redirect_uri: Option<String>,
+}
+
+/// `/sso/login` and the legacy `get_login_url(org)` (no domain: the default connection).
+async fn login_url(State(state): State<AppState>, SdkAccess(access): SdkAccess, ValidQuery(q): ValidQuery<LoginQuery>) -> Result<Json<Value>, ApiError> {
+    if !names_org(&access, &q.org) {
+        return Err(ApiError::NotFound("organization"));
+    }
+    let conn = match q.domain.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => {
+            let d = portico_core::domain::normalize(d).map_err(|e| ApiError::field("domain", e.to_string()))?;
+            login::pick_connection(&state, &access.org, Some(&d), false).await?
+        }
+        None => default_or_only(&state, &access).await?,
+    };
+    let redirect_uri = match &q.redirect_uri {
+        Some(r) if conn.redirect_uris.iter().any(|u| u == r) => r.clone(),
+        Some(_) => return Err(ApiError::field("redirect_uri", "is not one of the connection's redirectUris")),
+        None => sdk_redirect_uri(&state, &conn),
+    };
+    let started = login::start(&state, &conn, Mode::Sdk, redirect_uri, None, None).await?;
+    Ok(Json(json!({ "authorizeUrl": started.url, "protocol": conn.protocol, "connectionId": conn.id })))
+}
+
+async fn default_or_only(state: &AppState, access: &OrgAccess) -> Result<Connection, ApiError> {
+    let all = connections::for_org(&state.db, &access.org.id).await?;
+    if let Some(d) = all.iter().find(|c| c.is_default && c.status == "active") {
+        return Ok(d.clone());
+    }
+    let mut active = all.into_iter().filter(|c| c.status == "active");
+    match (active.next(), active.next()) {
+        (Some(only), None) => Ok(only),
+        (None, _) => Err(ApiError::NotFound("SSO connection")),
+        (Some(_), Some(_)) => Err(ApiError::field("domain", "the organization has several connections: pass the user's email domain")),
+    }
+}
+
+/// Where the IdP sends an SDK login back: the app's own callback (SAML: the ACS).
+fn sdk_redirect_uri(state: &AppState, conn: &Connection) -> String {
+    if conn.protocol == "saml" {
+        return conn.config_str("spAcsUrl").map(str::to_owned).unwrap_or_else(|| state.settings.callback_url());
+    }
+    conn.redirect_uris.first().cloned().unwrap_or_else(|| state.settings.callback_url())
+}
+
+/// The CallbackResult of a completed login.
+pub fn callback_result(conn: &Connection, done: &Completed) -> Value {
+    let s = &done.session.session;
+    json!({
+        "sessionId": s.id,
+        "sessionToken": done.session.token.expose_secret(),
+        "email": done.admitted.user.email,
+        "name": done.identity.name.clone().or_else(|| done.admitted.user.name.clone()),
+        "sub": done.identity.subject,
+        "groups": done.identity.groups,
+        "mappedScopes": done.admitted.mapped_scopes,
+        "principalId": done.admitted.user.id,
+        "developerId": conn.organization_id,
+        "connectionId": conn.id,
+        "provisioned": done.admitted.provisioned,
+        "mfa": done.identity.mfa,
+        "expiresAt": s.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+/// Completes an SDK login whose transaction is found by `state_param`.
+pub async fn complete_by_state(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    state_param: &str,
+    redirect_uri: Option<&str>,
+    input: LoginInput,
+) -> Result<(Connection, Completed), ApiError> {
+    let result = async {
+        let (tx, conn) = login::consume(state, state_param, Mode::Sdk, None).await?;
+        if tx.organization_id != access.org.id {
+            return Err(LoginFailure { status: axum::http::StatusCode::BAD_REQUEST, code: "INVALID_STATE", reason: "transaction of another organization".into(), organization_id: Some(access.org.id.clone()), connection_id: None });
+        }
+        let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
+        if let (Some(r), Some(p)) = (redirect_uri, &pending) {
+            if r != p.redirect_uri {
+                return Err(LoginFailure { status: axum::http::StatusCode::BAD_REQUEST, code: "REDIRECT_URI_MISMATCH", reason: format!("redirect_uri {r} differs from the login's"), organization_id: Some(conn.organization_id.clone()), connection_id: Some(conn.id.clone()) });
+            }
+        }
+        let done = login::complete(state, ctx, &conn, pending, input).await?;
+        Ok((conn, done))
+    }
+    .await;
+    match result {
+        Ok(v) => Ok(v),
+        Err(f) => {
+            login::audit_failure(state, ctx, &f).await;
+            Err(f.into_api())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OidcCallbackBody {
+    code: String,
+    state: String,
+    redirect_uri: Option<String>,
+    iss: Option<String>,
+}
+
+async fn oidc_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<OidcCallbackBody>) -> Result<Json<Value>, ApiError> {
+    if b.code.is_empty() || b.code.len() > 4096 {
+        return Err(ApiError::field("code", "must be 1-4096 characters"));
+    }
+    let input = LoginInput::OidcCode { code: b.code, iss: b.iss };
+    let (conn, done) = complete_by_state(&state, &ctx, &access, &b.state, b.redirect_uri.as_deref(), input).await?;
+    Ok(Json(callback_result(&conn, &done)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamlCallbackBody {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState")]
+    relay_state: String,
+}
+
+async fn saml_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<SamlCallbackBody>) -> Result<Json<Value>, ApiError> {
+    if b.saml_response.is_empty() || b.saml_response.len() > 512 * 1024 {
+        return Err(ApiError::field("SAMLResponse", "must be a base64 SAML response under 512 KiB"));
+    }
+    let input = LoginInput::SamlResponse { saml_response: b.saml_response };
+    let (conn, done) = complete_by_state(&state, &ctx, &access, &b.relay_state, None, input).await?;
+    Ok(Json(callback_result(&conn, &done)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LdapCallbackBody {
+    username: String,
+    password: SecretString,
+    connection_id: String,
+    org: String,
+}
+
+async fn ldap_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<LdapCallbackBody>) -> Result<Json<Value>, ApiError> {
+    if !names_org(&access, &b.org) {
+        return Err(ApiError::NotFound("organization"));
+    }
+    let conn = connections::by_id(&state.db, &b.connection_id, Some(&access.org.id))
+        .await?
+        .filter(|c| c.protocol == "ldap")
+        .ok_or(ApiError::NotFound("LDAP connection"))?;
+    let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
+    Ok(Json(callback_result(&conn, &done)))
+}

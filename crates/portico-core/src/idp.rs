@@ -138,6 +138,9 @@ pub struct ExternalIdentity {
     pub expires_at: Option<DateTime<Utc>>,
     /// Raw claims / attributes, for attribute mapping and debugging (no secrets).
     pub raw: serde_json::Value,
+    /// A one-time assertion id (SAML) the server must record in its replay cache until
+    /// `expires_at`; a second use is refused.
+    pub assertion_id: Option<String>,
 }
 
 /// One step of a connection test.

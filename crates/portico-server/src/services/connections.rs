@@ -394,7 +394,7 @@ pub async fn create(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, inpu
     let mut conn = blank(&access.org.id, &protocol);
     apply(state, &mut conn, input, true)?;
     if conn.protocol == "saml" {
-        crate::services::idp::prepare_saml(state, &mut conn)?;
+        crate::services::idp_saml::prepare(state, &mut conn)?;
     }
     let mut tx = state.db.begin().await?;
     lock_org(&mut tx, &access.org.id).await?;

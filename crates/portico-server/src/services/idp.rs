@@ -16,20 +16,22 @@ use crate::config::Settings;
 #[derive(Clone)]
 pub struct IdpRuntime {
     oidc: OidcRuntime,
+    /// The outbound policy (SAML metadata fetches, LDAP targets).
+    pub outbound: OutboundPolicy,
 }
 
 impl IdpRuntime {
     /// Builds the runtimes from the outbound settings.
     pub fn new(settings: &Settings) -> Self {
-        Self { oidc: OidcRuntime::new(outbound_policy(settings)) }
+        Self { oidc: OidcRuntime::new(outbound_policy(settings)), outbound: outbound_policy(settings) }
     }
 
     /// The provider for `conn`.
     pub fn provider(&self, conn: &Connection, secrets: &SecretBox) -> Result<Arc<dyn IdentityProvider>, IdpError> {
         match Protocol::parse(&conn.protocol) {
             Some(Protocol::Oidc) => Ok(Arc::new(OidcProvider::new(oidc_settings(conn, secrets)?, self.oidc.clone()))),
-            Some(Protocol::Saml) => Ok(Arc::new(portico_saml::SamlProvider)),
-            Some(Protocol::Ldap) => Ok(Arc::new(portico_ldap::LdapProvider)),
+            Some(Protocol::Saml) => super::idp_saml::provider(self, conn, secrets),
+            Some(Protocol::Ldap) => super::idp_ldap::provider(self, conn, secrets),
             None => Err(IdpError::Config(format!("unknown protocol {}", conn.protocol))),
         }
     }
@@ -58,15 +60,4 @@ fn oidc_settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings,
         s.scopes = scopes.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
     }
     Ok(s)
-}
-
-/// Prepares a new SAML connection before it is stored (SP entity ID and ACS defaults).
-pub fn prepare_saml(state: &crate::state::AppState, conn: &mut Connection) -> Result<(), crate::error::ApiError> {
-    let mut cfg = conn.config.as_object().cloned().unwrap_or_default();
-    cfg.entry("spEntityId").or_insert_with(|| {
-        serde_json::Value::String(format!("{}/api/auth/sso/saml/{}/metadata", state.settings.public_base(), conn.id))
-    });
-    cfg.entry("spAcsUrl").or_insert_with(|| serde_json::Value::String(state.settings.callback_url()));
-    conn.config = serde_json::Value::Object(cfg);
-    Ok(())
 }

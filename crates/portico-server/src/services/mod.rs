@@ -4,6 +4,8 @@ pub mod audit;
 pub mod bootstrap;
 pub mod connections;
 pub mod idp;
+pub mod idp_ldap;
+pub mod idp_saml;
 pub mod keys;
 pub mod ldap_login;
 pub mod login;

@@ -6,6 +6,7 @@ mod connections;
 mod members;
 mod me;
 mod orgs;
+mod saml;
 mod sessions;
 mod sso;
 mod tokens;
@@ -23,5 +24,6 @@ pub fn routes(api: Api) -> Api {
     let api = tokens::routes(api);
     let api = sso::routes(api);
     let api = connections::routes(api);
+    let api = saml::routes(api);
     audit::routes(api)
 }

@@ -8,3 +8,4 @@ mod foundation;
 mod foundation_auth;
 mod foundation_ops;
 mod oidc_login;
+mod sdk_api;

@@ -9,3 +9,4 @@ mod foundation_auth;
 mod foundation_ops;
 mod oidc_login;
 mod sdk_api;
+mod sdk_python;

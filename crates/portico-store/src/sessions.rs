@@ -122,11 +122,12 @@ pub async fn live_by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Op
     .await?)
 }
 
-/// Revokes a session by id; `org_id` scopes the revocation to one organization's sessions.
+/// Revokes a live session by id; `org_id` scopes the revocation to one organization's sessions.
+/// NotFound when there is no such live session (already revoked or expired included).
 pub async fn revoke(db: impl PgExecutor<'_>, id: &str, org_id: Option<&str>) -> Result<(), StoreError> {
     let r = sqlx::query(
-        "UPDATE sessions SET revoked_at = coalesce(revoked_at, now())
-         WHERE id = $1 AND ($2::text IS NULL OR organization_id = $2 OR
+        "UPDATE sessions SET revoked_at = now()
+         WHERE id = $1 AND revoked_at IS NULL AND expires_at > now() AND ($2::text IS NULL OR organization_id = $2 OR
                user_id IN (SELECT user_id FROM memberships WHERE organization_id = $2) AND organization_id IS NULL)",
     )
     .bind(id)

@@ -143,6 +143,9 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
     let user = match identities::user_for(&mut *tx, &conn.id, &identity.subject).await? {
         Some(uid) => users::by_id(&mut *tx, &uid).await?.ok_or(StoreError::NotFound)?,
         None => match users::by_email(&mut *tx, email).await? {
+            // A concurrent first login committed the user and this identity together after our
+            // identity lookup: the identity is visible now, so take it (READ COMMITTED).
+            Some(existing) if identities::user_for(&mut *tx, &conn.id, &identity.subject).await?.as_deref() == Some(existing.id.as_str()) => existing,
             Some(existing) => {
                 let verified_domain = domains::is_verified_by(&mut *tx, &conn.organization_id, domain).await?;
                 if identity.email_verified != Some(true) || !verified_domain {

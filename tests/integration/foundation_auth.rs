@@ -108,3 +108,20 @@ async fn secrets_never_appear_in_responses_or_logs() {
     let dbg = format!("{:?} {:?}", app.state.settings, app.state.secrets);
     assert!(!dbg.contains("t1:"), "{dbg}");
 }
+
+#[tokio::test]
+async fn public_sign_in_routes_are_throttled_with_retry_after() {
+    let app = TestApp::start_with(|s| s.rate_limit.sign_in_per_ip_per_minute = 3).await;
+    let o = app.owner("throttle").await;
+    for _ in 0..3 {
+        let r = app.call(Method::POST, "/api/auth/sign-in/password", None, Some(json!({"email": o.email, "password": "wrong-password-1"}))).await;
+        assert_eq!(r.status, 401);
+    }
+    let r = app.call(Method::POST, "/api/auth/sign-in/password", None, Some(json!({"email": o.email, "password": "owner-password-1"}))).await;
+    assert_envelope_error(&r, 429, "RATE_LIMITED");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(app.count("sessions").await, 0, "a throttled attempt creates nothing");
+    // Authenticated API traffic is not throttled by the sign-in budget.
+    assert_eq!(app.call(Method::GET, "/api/user/me", Some(&o.key), None).await.status, 200);
+}

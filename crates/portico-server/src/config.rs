@@ -30,6 +30,24 @@ pub struct Settings {
     pub dns: DnsSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Throttling of public sign-in routes.
+    pub rate_limit: RateLimitSettings,
+}
+
+/// `[rate_limit]`: per-minute budgets of the public sign-in routes (0 disables one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Sign-in starts, callbacks and password attempts per client IP.
+    pub sign_in_per_ip_per_minute: u32,
+    /// Sign-in starts and callbacks per organization + connection.
+    pub sign_in_per_connection_per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self { sign_in_per_ip_per_minute: 120, sign_in_per_connection_per_minute: 1200 }
+    }
 }
 
 /// `[server]`.

@@ -12,6 +12,7 @@ pub mod extract;
 pub mod jobs;
 pub mod openapi;
 pub mod patch;
+pub mod ratelimit;
 pub mod respond;
 pub mod services;
 pub mod state;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     /// Identity-provider runtimes (shared caches, guarded HTTP client).
     pub idp: crate::services::idp::IdpRuntime,
+    /// Throttling of public sign-in routes.
+    pub limits: Arc<crate::ratelimit::RateLimiter>,
     /// Prometheus renderer, when metrics are installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -32,6 +34,7 @@ impl AppState {
             db,
             secrets: Arc::new(secrets),
             idp,
+            limits: Arc::default(),
             metrics: crate::telemetry::metrics_handle(),
         }
     }

@@ -40,6 +40,7 @@ async fn sign_in(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): V
     if b.password.expose_secret().is_empty() || b.password.expose_secret().len() > portico_core::password::MAX_LEN {
         return Err(ApiError::field("password", "must be 1-1024 bytes"));
     }
+    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
     let _ = b.totp_code;
     let (created, user_id) = services::password::sign_in(&state, &ctx, &b.email, &b.password).await?;
     let cookie = services::sessions::cookie(&state.settings, &created.token, created.session.expires_at);

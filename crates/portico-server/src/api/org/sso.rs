@@ -98,6 +98,7 @@ async fn login_start(
     }
     let domain = email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_owned());
     let conn = login::pick_connection(&state, &org, domain.as_deref(), true).await?;
+    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
     let return_to = q.return_to.as_deref().and_then(|r| login::allowed_return(&state.settings, r));
     let started = login::start(&state, &conn, Mode::Browser, state.settings.callback_url(), return_to, email).await;
     let started = match started {
@@ -143,6 +144,9 @@ async fn oidc_callback(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Err(e) = state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None) {
+        return e.into_response();
+    }
     let state_param = q.get("state").cloned().unwrap_or_default();
     let cookie_name = login::binding_cookie_name(&state_param);
     let binding = cookie(&headers, &cookie_name);
@@ -197,6 +201,7 @@ async fn ldap_sign_in(State(state): State<AppState>, ctx: ClientInfo, Path(slug)
         .into_iter()
         .find(|c| c.protocol == "ldap" && c.status == "active")
         .ok_or(ApiError::NotFound("LDAP connection"))?;
+    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
     let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
     let s = &done.session.session;
     let cookie = sessions::cookie(&state.settings, &done.session.token, s.expires_at);

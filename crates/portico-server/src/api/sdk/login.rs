@@ -52,6 +52,8 @@ async fn login_url(State(state): State<AppState>, SdkAccess(access): SdkAccess, 
         }
         None => default_or_only(&state, &access).await?,
     };
+    // Server-to-server: the app's one IP carries every user, so throttle per connection only.
+    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
     let redirect_uri = match &q.redirect_uri {
         Some(r) if conn.redirect_uris.iter().any(|u| u == r) => r.clone(),
         Some(_) => return Err(ApiError::field("redirect_uri", "is not one of the connection's redirectUris")),
@@ -111,6 +113,7 @@ pub async fn complete_by_state(
     redirect_uri: Option<&str>,
     input: LoginInput,
 ) -> Result<(Connection, Completed), ApiError> {
+    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, "callback")))?;
     let result = async {
         let (tx, conn) = login::consume(state, state_param, Mode::Sdk, None).await?;
         if tx.organization_id != access.org.id {
@@ -188,6 +191,7 @@ async fn ldap_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess
         .await?
         .filter(|c| c.protocol == "ldap")
         .ok_or(ApiError::NotFound("LDAP connection"))?;
+    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
     let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
     Ok(Json(callback_result(&conn, &done)))
 }

@@ -7,6 +7,8 @@ mod support;
 mod foundation;
 mod foundation_auth;
 mod foundation_ops;
+mod ldap_login;
 mod oidc_login;
+mod saml_login;
 mod sdk_api;
 mod sdk_python;

@@ -10,6 +10,8 @@
 #   PORTICO_TEST_LDAP_URL=ldap://127.0.0.1:3890          plain LDAP; StartTLS on the same port
 #   PORTICO_TEST_LDAP_LDAPS_URL=ldaps://127.0.0.1:6360   LDAP over TLS (absent when LDAPS_PORT=0)
 #   PORTICO_TEST_LDAP_CA_FILE=DIR/tls/ca.crt             CA of the server certificate (SAN IP:127.0.0.1, DNS:localhost)
+#   PORTICO_TEST_LDAP_OTHER_CA_FILE=DIR/tls/other-ca.crt another CA that signed nothing here (wrong-CA tests)
+#   PORTICO_TEST_LDAP_TLS=on|off                         off with LDAP_TLS=0: no certificate, StartTLS refused
 #   PORTICO_TEST_LDAP_BASE_DN=dc=example,dc=com
 #   PORTICO_TEST_LDAP_USERS_DN=ou=people,dc=example,dc=com
 #   PORTICO_TEST_LDAP_GROUPS_DN=ou=groups,dc=example,dc=com
@@ -24,12 +26,15 @@
 #   uid=alice,ou=people  alice-password  mail alice@example.com, cn "Alice Example", displayName "Alice Example",
 #                        groupOfNames admins + users (memberOf maintained), posixGroup developers (memberUid alice)
 #   uid=bob,ou=people    bob-password    mail bob@example.com, cn "Bob Example" (no displayName), group users
+#   uid=twin,ou=people and uid=twin,ou=contractors,ou=people   twin-password   two entries matching (uid=twin)
 #   groups: cn=admins, cn=users (groupOfNames, member DNs), cn=developers (posixGroup, memberUid)
 #   Anonymous users see nothing; the service account reads everything but userPassword.
 #
 # env: LDAP_PORT (3890), LDAPS_PORT (6360; 0 = no LDAPS listener), LDAP_HOST (127.0.0.1),
 #      LDAP_ALLOW_UNAUTH_BIND=1 (adds "allow bind_anon_dn": a DN with an empty password binds as anonymous,
 #      the way Active Directory answers; default: refused with rc 53, as OpenLDAP does),
+#      LDAP_TLS=0 (no TLS at all: no certificate configured, no LDAPS listener, StartTLS answered with an error),
+#      LDAP_KEEP_DATA=1 (keep DIR/data when it exists: entries and their entryUUIDs survive a stop/start),
 #      LDAP_WATCH_PID (slapd is stopped once this process is gone: test harnesses pass their own pid),
 #      LDAP_SELFTEST=1 (after start: binds, StartTLS, LDAPS, searches; prints each result)
 set -euo pipefail
@@ -60,6 +65,8 @@ mkdir -p "$DIR"; DIR=$(cd "$DIR" && pwd)
 HOST=${LDAP_HOST:-127.0.0.1}
 PORT=${LDAP_PORT:-3890}
 TLS_PORT=${LDAPS_PORT:-6360}
+TLS=on
+if [ "${LDAP_TLS:-1}" = 0 ]; then TLS=off; TLS_PORT=0; fi
 SLAPD=/usr/sbin/slapd
 SLAPPASSWD=/usr/sbin/slappasswd
 SUFFIX=dc=example,dc=com
@@ -98,9 +105,18 @@ if ! [ -f "$DIR/tls/server.crt" ]; then
     -out "$DIR/tls/server.crt" -days 3650 -extfile "$DIR/tls/ext.cnf" 2>/dev/null
   chmod 600 "$DIR/tls/ca.key" "$DIR/tls/server.key"
 fi
+# a second CA that signed nothing here: a client trusting only it must refuse the server
+if ! [ -f "$DIR/tls/other-ca.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DIR/tls/other-ca.key" -out "$DIR/tls/other-ca.crt" -days 3650 \
+    -subj "/CN=portico-test-ldap-other-ca" 2>/dev/null
+  chmod 600 "$DIR/tls/other-ca.key"
+fi
 
-# fresh database at every start: tests may add entries, the next run starts from the seed again
-rm -rf "$DIR/data"; mkdir -p "$DIR/data"
+# fresh database at every start (tests may add entries, the next run starts from the seed again), unless
+# LDAP_KEEP_DATA=1 and a database exists
+FRESH=1
+if [ "${LDAP_KEEP_DATA:-}" = 1 ] && [ -f "$DIR/data/data.mdb" ]; then FRESH=0; else rm -rf "$DIR/data"; fi
+mkdir -p "$DIR/data"
 h() { "$SLAPPASSWD" -h '{SSHA}' -s "$1"; }
 UNAUTH=refused
 [ "${LDAP_ALLOW_UNAUTH_BIND:-}" = 1 ] && UNAUTH=allowed
@@ -118,10 +134,14 @@ pidfile $DIR/slapd.pid
 argsfile $DIR/slapd.args
 EOF
   [ "$UNAUTH" = allowed ] && echo "allow bind_anon_dn"
-  cat <<EOF
+  if [ "$TLS" = on ]; then
+    cat <<EOF
 TLSCACertificateFile $DIR/tls/ca.crt
 TLSCertificateFile $DIR/tls/server.crt
 TLSCertificateKeyFile $DIR/tls/server.key
+EOF
+  fi
+  cat <<EOF
 database mdb
 maxsize 104857600
 suffix "$SUFFIX"
@@ -191,6 +211,26 @@ gidNumber: 10002
 homeDirectory: /home/bob
 userPassword: $(h bob-password)
 
+dn: ou=contractors,ou=people,$SUFFIX
+objectClass: organizationalUnit
+ou: contractors
+
+dn: uid=twin,ou=people,$SUFFIX
+objectClass: inetOrgPerson
+uid: twin
+cn: Twin One
+sn: One
+mail: twin@example.com
+userPassword: $(h twin-password)
+
+dn: uid=twin,ou=contractors,ou=people,$SUFFIX
+objectClass: inetOrgPerson
+uid: twin
+cn: Twin Two
+sn: Two
+mail: twin2@example.com
+userPassword: $(h twin-password)
+
 dn: cn=admins,ou=groups,$SUFFIX
 objectClass: groupOfNames
 cn: admins
@@ -221,8 +261,13 @@ for _ in $(seq 1 300); do
   sleep 0.02
 done
 [ -n "$ready" ] || { echo "slapd not ready:" >&2; cat "$DIR/slapd.log" >&2; exit 1; }
-ldapadd -x -H "ldap://$HOST:$PORT" -D "$ADMIN_DN" -w admin-password -f "$DIR/seed.ldif" >/dev/null
-echo "slapd ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms (pid $(cat "$DIR/slapd.pid")), seed: $(grep -c '^dn:' "$DIR/seed.ldif") entries"
+if [ "$FRESH" = 1 ]; then
+  ldapadd -x -H "ldap://$HOST:$PORT" -D "$ADMIN_DN" -w admin-password -f "$DIR/seed.ldif" >/dev/null
+  SEEDED="seed: $(grep -c '^dn:' "$DIR/seed.ldif") entries"
+else
+  SEEDED="kept the existing database"
+fi
+echo "slapd ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms (pid $(cat "$DIR/slapd.pid")), $SEEDED"
 
 if [ -n "${LDAP_WATCH_PID:-}" ]; then
   # stop slapd once the harness is gone, even if it could not run its cleanup (kill -9)
@@ -236,6 +281,8 @@ fi
   echo "PORTICO_TEST_LDAP_URL=ldap://$HOST:$PORT"
   [ "$TLS_PORT" != 0 ] && echo "PORTICO_TEST_LDAP_LDAPS_URL=ldaps://$HOST:$TLS_PORT"
   echo "PORTICO_TEST_LDAP_CA_FILE=$DIR/tls/ca.crt"
+  echo "PORTICO_TEST_LDAP_OTHER_CA_FILE=$DIR/tls/other-ca.crt"
+  echo "PORTICO_TEST_LDAP_TLS=$TLS"
   echo "PORTICO_TEST_LDAP_BASE_DN=$SUFFIX"
   echo "PORTICO_TEST_LDAP_USERS_DN=ou=people,$SUFFIX"
   echo "PORTICO_TEST_LDAP_GROUPS_DN=ou=groups,$SUFFIX"
@@ -254,7 +301,8 @@ CA cert:       $DIR/tls/ca.crt   (e.g. LDAPTLS_CACERT=$DIR/tls/ca.crt ldapwhoami
 base DN:       $SUFFIX  users ou=people, groups ou=groups (groupOfNames+memberOf, posixGroup memberUid)
 service bind:  $SERVICE_DN / service-password
 admin:         $ADMIN_DN / admin-password
-users:         uid=alice,ou=people,$SUFFIX / alice-password ; uid=bob,... / bob-password
+users:         uid=alice,ou=people,$SUFFIX / alice-password ; uid=bob,... / bob-password ; 2 x uid=twin / twin-password
+TLS:           $TLS (a CA that signed nothing here, for wrong-CA tests: $DIR/tls/other-ca.crt)
 unauth bind:   $UNAUTH
 env file:      $DIR/env
 pid file:      $DIR/slapd.pid   (stop: $0 stop $DIR)

@@ -61,7 +61,7 @@ PORT=${OIDC_PORT:-9400}
 VER=${OIDC_PROVIDER_VERSION:-9.13.3}
 ISSUER="http://$HOST:$PORT"
 
-command -v node >/dev/null && command -v npm >/dev/null || { echo "node (>=20) and npm are required" >&2; exit 1; }
+{ command -v node && command -v npm; } >/dev/null || { echo "node (>=20) and npm are required" >&2; exit 1; }
 command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
 major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$major" -ge 20 ] || { echo "node $major too old for oidc-provider 9 (need >=20)" >&2; exit 1; }

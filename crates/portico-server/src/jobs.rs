@@ -22,6 +22,7 @@ pub async fn purge_once(db: &PgPool) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purging login transactions failed"),
     }
+    if let Err(e) = portico_store::replay::purge(db).await { tracing::warn!(error = %e, "purging the SAML replay cache failed"); }
     match sessions::purge(db).await {
         Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sessions purged"),
         Ok(_) => {}

@@ -11,6 +11,9 @@
 //! - `initdb` and `postgres` refuse to run as root: under root the cluster belongs to the
 //!   unprivileged `postgres` system user (created when missing) and every PostgreSQL command runs
 //!   through `runuser -u postgres --`.
+//! - The server belongs to the process that started it: [`EmbeddedPostgres::stop`], or dropping
+//!   the value, stops it; if that process ends without either (killed, crashed, or the value sits in
+//!   a `static` that is never dropped), a small watcher process stops it within a second.
 //! - A run that died without stopping its server leaves either a stale `postmaster.pid` or an
 //!   orphaned server; the next [`EmbeddedPostgres::start`] deals with both (see
 //!   `clear_leftovers`).

@@ -9,11 +9,15 @@ pub mod domains;
 pub mod embedded;
 pub mod error;
 pub mod identities;
+pub mod join_requests;
 pub mod logins;
+pub mod mfa;
 pub mod orgs;
 pub mod page;
+pub mod replay;
 pub mod sealed;
 pub mod sessions;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 

@@ -9,6 +9,7 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("sso_connections", "client_secret"),
     ("sso_connections", "ldap_bind_password"),
     ("sso_connections", "sp_private_key"),
+    ("users", "totp_secret"),
 ];
 
 /// `(id, sealed)` pairs of one registered column, locked for update.

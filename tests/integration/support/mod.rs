@@ -1,8 +1,10 @@
 //! The test harness: a real Portico on 127.0.0.1:0 over a fresh database in the shared cluster.
 
 pub mod db;
+pub mod ldap;
 pub mod logs;
 pub mod oidc;
+pub mod saml;
 
 use portico_core::secretbox::SecretBox;
 use portico_server::{AppState, Settings};

@@ -330,14 +330,25 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
                 return Err(ApiError::field("ldapBindPassword", "is required for LDAP"));
             }
             if let Some(f) = s("ldapSearchFilter") {
-                if !f.contains("{{username}}") || f.len() > 1024 || !f.starts_with('(') {
+                if portico_ldap::escape::check_template("ldapSearchFilter", &f, true).is_err() || !f.starts_with('(') {
                     return Err(ApiError::field("ldapSearchFilter", "must be an LDAP filter containing {{username}}"));
                 }
             }
             if let Some(f) = s("ldapGroupSearchFilter") {
-                if f.len() > 1024 || !f.starts_with('(') {
+                if portico_ldap::escape::check_template("ldapGroupSearchFilter", &f, false).is_err() || !f.starts_with('(') {
                     return Err(ApiError::field("ldapGroupSearchFilter", "must be an LDAP filter (placeholders {{dn}}, {{username}})"));
                 }
+            }
+            // Never plain text unless explicitly allowed; ldapStartTls only on ldap:// URLs.
+            let flag = |k: &str| cfg.get(k).and_then(Value::as_bool);
+            let (start_tls, allow_plain) = (flag("ldapStartTls").unwrap_or(false), flag("ldapAllowPlaintext").unwrap_or(false));
+            if let Err(e) = portico_ldap::Transport::decide(parsed.scheme(), start_tls, flag("ldapTlsEnabled"), allow_plain) {
+                let field = if parsed.scheme() == "ldaps" { "ldapStartTls" } else { "ldapAllowPlaintext" };
+                return Err(ApiError::field(field, e.to_string().trim_start_matches("connection misconfigured: ").to_owned()));
+            }
+            if let Some(pem) = s("ldapCaCertificate") {
+                portico_ldap::check_ca_certificate(&pem)
+                    .map_err(|e| ApiError::field("ldapCaCertificate", e.to_string().trim_start_matches("connection misconfigured: ").to_owned()))?;
             }
         }
         other => return Err(ApiError::field("protocol", format!("{other:?} is not oidc, saml or ldap"))),

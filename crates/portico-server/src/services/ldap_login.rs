@@ -1,9 +1,24 @@
 //! Directory-password sign-in (LDAP), shared by `/sso/callback/ldap` and
-//! `/api/auth/sso/{slug}/ldap`: one generic failure to the caller, the precise reason audited.
+//! `/api/auth/sso/{slug}/ldap`: one generic failure to the caller, the precise reason audited,
+//! and throttling so the endpoint is no password oracle against the company's directory.
+//!
+//! Throttling (state in PostgreSQL, shared by replicas; see `portico_store::throttle`):
+//! - per (connection, username) — usernames keyed case-insensitively through a keyed digest —
+//!   [`USER_POLICY`]: from the 5th failure on, each failure locks the username for a doubling
+//!   delay (5 s, 10 s, 20 s … 15 min), forgotten after an hour without failures or by a success;
+//! - per connection, [`CONNECTION_POLICY`]: from 100 failures on (password spraying across
+//!   usernames), locks of 1 s doubling to 60 s, forgotten after 5 quiet minutes.
+//!
+//! A locked attempt is refused with 429 `RATE_LIMITED` and `Retry-After` before any LDAP traffic.
+//! Attempts are counted *before* the bind, so a parallel burst cannot slip past the threshold;
+//! an attempt that ends without a verdict on the password (directory down, misconfiguration) is
+//! uncounted, and a success clears its username.
 
 use axum::http::StatusCode;
+use chrono::Utc;
 use portico_core::idp::LoginInput;
 use portico_store::connections::Connection;
+use portico_store::throttle::{self, Admission, Policy, Ticket};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::ApiError;
@@ -12,24 +27,72 @@ use crate::services::login::{self, Completed, LoginFailure};
 use crate::state::AppState;
 
 /// Longest password accepted before any bind.
-pub const MAX_PASSWORD: usize = 1024;
+pub const MAX_PASSWORD: usize = portico_ldap::MAX_PASSWORD;
+/// Longest username accepted before any search.
+pub const MAX_USERNAME: usize = portico_ldap::MAX_USERNAME;
 
-/// Signs a directory user in through `conn`.
-pub async fn sign_in(state: &AppState, ctx: &ClientInfo, conn: &Connection, username: &str, password: SecretString) -> Result<Completed, ApiError> {
-    let fail = |reason: &str| LoginFailure {
-        status: StatusCode::UNAUTHORIZED,
-        code: "SSO_AUTH_FAILED",
-        reason: reason.to_owned(),
+/// Throttling of one username on one connection.
+pub const USER_POLICY: Policy = Policy {
+    threshold: 5,
+    base_delay_secs: 5.0,
+    max_delay_secs: 900.0,
+    reset_after_secs: 3600.0,
+};
+/// Throttling of a whole connection (password spraying).
+pub const CONNECTION_POLICY: Policy = Policy {
+    threshold: 100,
+    base_delay_secs: 1.0,
+    max_delay_secs: 60.0,
+    reset_after_secs: 300.0,
+};
+
+/// The connection-wide throttle key.
+const CONNECTION_KEY: &[u8] = &[];
+
+/// Rows of usernames without a failure for this long are purged (opportunistically).
+const PURGE_AFTER_SECS: f64 = 86_400.0;
+
+fn failure(
+    conn: &Connection,
+    status: StatusCode,
+    code: &'static str,
+    reason: impl Into<String>,
+) -> LoginFailure {
+    LoginFailure {
+        status,
+        code,
+        reason: reason.into(),
         organization_id: Some(conn.organization_id.clone()),
         connection_id: Some(conn.id.clone()),
-    };
+    }
+}
+
+/// Signs a directory user in through `conn`.
+pub async fn sign_in(
+    state: &AppState,
+    ctx: &ClientInfo,
+    conn: &Connection,
+    username: &str,
+    password: SecretString,
+) -> Result<Completed, ApiError> {
+    let auth_failed =
+        |reason: &str| failure(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
     let pw_len = password.expose_secret().len();
-    let refusal = if username.trim().is_empty() || username.len() > 256 {
-        Some(fail("username empty or over 256 bytes"))
+    let refusal = if username.trim().is_empty() || username.len() > MAX_USERNAME {
+        Some(auth_failed(
+            "username empty or over 256 bytes (refused before any search)",
+        ))
     } else if pw_len == 0 || pw_len > MAX_PASSWORD {
-        Some(fail("password empty or over the length limit (refused before any bind)"))
+        Some(auth_failed(
+            "password empty or over the length limit (refused before any bind)",
+        ))
     } else if conn.status != "active" {
-        Some(LoginFailure { status: StatusCode::FORBIDDEN, code: "CONNECTION_INACTIVE", ..fail("connection inactive") })
+        Some(failure(
+            conn,
+            StatusCode::FORBIDDEN,
+            "CONNECTION_INACTIVE",
+            "connection inactive",
+        ))
     } else {
         None
     };
@@ -37,12 +100,140 @@ pub async fn sign_in(state: &AppState, ctx: &ClientInfo, conn: &Connection, user
         login::audit_failure(state, ctx, &f).await;
         return Err(f.into_api());
     }
-    let input = LoginInput::Credentials { username: username.to_owned(), password };
-    match login::complete(state, ctx, conn, None, input).await {
+    let user_key = match super::idp_ldap::settings(&state.idp, conn, &state.secrets) {
+        Ok(s) => portico_ldap::throttle_key(&s, username).to_vec(),
+        Err(e) => {
+            let f = failure(conn, StatusCode::CONFLICT, e.code(), e.to_string());
+            login::audit_failure(state, ctx, &f).await;
+            return Err(f.into_api());
+        }
+    };
+    let tickets = match admit(state, conn, &user_key).await {
+        Ok(t) => t,
+        Err((f, retry_after)) => {
+            login::audit_failure(state, ctx, &f).await;
+            return Err(match retry_after {
+                Some(retry_after) => ApiError::RateLimited { retry_after },
+                None => f.into_api(),
+            });
+        }
+    };
+    let input = LoginInput::Credentials {
+        username: username.to_owned(),
+        password,
+    };
+    let outcome = login::complete(state, ctx, conn, None, input).await;
+    settle(
+        state,
+        conn,
+        &user_key,
+        &tickets,
+        outcome.as_ref().err().map(|f| f.code),
+    )
+    .await;
+    if Utc::now().timestamp_subsec_micros() & 63 == 0 {
+        match throttle::purge(&state.db, PURGE_AFTER_SECS).await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "stale LDAP throttle rows purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging LDAP throttle rows failed"),
+        }
+    }
+    match outcome {
         Ok(done) => Ok(done),
         Err(f) => {
             login::audit_failure(state, ctx, &f).await;
             Err(f.into_api())
         }
+    }
+}
+
+/// The two counted attempts of one sign-in.
+struct Tickets {
+    user: Ticket,
+    connection: Ticket,
+}
+
+/// Counts the attempt for the username, then for the connection; a locked key refuses it (the
+/// failure to audit and the `Retry-After` seconds) and uncounts what was already counted.
+async fn admit(
+    state: &AppState,
+    conn: &Connection,
+    user_key: &[u8],
+) -> Result<Tickets, (LoginFailure, Option<u64>)> {
+    let store_err = |e: portico_store::StoreError| {
+        (
+            failure(
+                conn,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                format!("throttle store: {e}"),
+            ),
+            None,
+        )
+    };
+    let user = match throttle::begin(&state.db, &conn.id, user_key, &USER_POLICY)
+        .await
+        .map_err(store_err)?
+    {
+        Admission::Allowed(t) => t,
+        Admission::Locked { retry_after_secs } => {
+            let reason = format!("throttled: too many failed sign-ins for this username on this connection; refused without a bind for {retry_after_secs} s more");
+            return Err((
+                failure(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
+                Some(retry_after_secs),
+            ));
+        }
+    };
+    let connection = match throttle::begin(&state.db, &conn.id, CONNECTION_KEY, &CONNECTION_POLICY)
+        .await
+    {
+        Ok(Admission::Allowed(t)) => t,
+        Ok(Admission::Locked { retry_after_secs }) => {
+            release(state, conn, user_key, &user).await;
+            let reason = format!("throttled: too many failed sign-ins on this connection; refused without a bind for {retry_after_secs} s more");
+            return Err((
+                failure(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
+                Some(retry_after_secs),
+            ));
+        }
+        Err(e) => {
+            release(state, conn, user_key, &user).await;
+            return Err(store_err(e));
+        }
+    };
+    Ok(Tickets { user, connection })
+}
+
+/// Settles the counted attempts: a wrong password (or unknown user) stays counted; a success
+/// clears the username; anything else (no verdict on the password) is uncounted.
+async fn settle(
+    state: &AppState,
+    conn: &Connection,
+    user_key: &[u8],
+    t: &Tickets,
+    failed_code: Option<&str>,
+) {
+    match failed_code {
+        Some("SSO_AUTH_FAILED") => {
+            if t.user.lock_set.is_some() || t.connection.lock_set.is_some() {
+                tracing::warn!(connection = %conn.id, user_failures = t.user.failures, connection_failures = t.connection.failures, "LDAP sign-in throttled after repeated failures");
+            }
+        }
+        None => {
+            if let Err(e) = throttle::clear(&state.db, &conn.id, user_key).await {
+                tracing::warn!(error = %e, "clearing the LDAP throttle failed");
+            }
+            release(state, conn, CONNECTION_KEY, &t.connection).await;
+        }
+        Some(_) => {
+            release(state, conn, user_key, &t.user).await;
+            release(state, conn, CONNECTION_KEY, &t.connection).await;
+        }
+    }
+}
+
+async fn release(state: &AppState, conn: &Connection, key: &[u8], ticket: &Ticket) {
+    if let Err(e) = throttle::release(&state.db, &conn.id, key, ticket).await {
+        tracing::warn!(error = %e, "releasing an LDAP throttle count failed");
     }
 }

@@ -88,13 +88,24 @@ pub struct Started {
     pub set_cookie: Option<String>,
 }
 
-/// Picks the connection for a login: by the email's domain among active connections; else
-/// (when `fallback` is set) the organization's default connection. Never another org's.
+/// Picks the connection for a login: by the email's domain among active connections; else, for
+/// a domain DNS-verified by the organization, its default connection (or its only active one);
+/// else (when `fallback` is set) the organization's default connection. Never another org's.
 pub async fn pick_connection(state: &AppState, org: &Organization, domain: Option<&str>, fallback: bool) -> Result<Connection, ApiError> {
     let all = connections::for_org(&state.db, &org.id).await?;
-    if let Some(d) = domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase()) {
+    if let Some(d) = domain.map(|d| portico_core::domain::normalize(d).unwrap_or_else(|_| d.trim().trim_end_matches('.').to_ascii_lowercase())) {
         if let Some(c) = all.iter().find(|c| c.status == "active" && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d))) {
             return Ok(c.clone());
+        }
+        if portico_store::domains::is_verified_by(&state.db, &org.id, &d).await? {
+            let mut active = all.iter().filter(|c| c.status == "active");
+            let only = match (active.next(), active.next()) {
+                (Some(c), None) => Some(c),
+                _ => None,
+            };
+            if let Some(c) = all.iter().find(|c| c.is_default && c.status == "active").or(only) {
+                return Ok(c.clone());
+            }
         }
         if !fallback {
             return Err(ApiError::NotFound("SSO connection for this domain"));
@@ -158,7 +169,8 @@ pub async fn start(
     .await?;
     let set_cookie = binding.map(|b| {
         let secure = if state.settings.secure_cookies() { "; Secure" } else { "" };
-        format!("{}={b}; Path=/api/auth/sso/callback; HttpOnly; SameSite=Lax; Max-Age={ttl}{secure}", binding_cookie_name(&state_param))
+        let same_site = crate::services::saml_login::binding_same_site(state, conn);
+        format!("{}={b}; Path=/api/auth/sso/callback; HttpOnly; SameSite={same_site}; Max-Age={ttl}{secure}", binding_cookie_name(&state_param))
     });
     Ok(Started { url, set_cookie })
 }
@@ -230,6 +242,7 @@ pub async fn complete(
         };
         LoginFailure::new(status, e.code(), e.to_string()).at(conn)
     })?;
+    crate::services::saml_login::check_replay(state, conn, &identity).await?;
     let admitted = provision::admit(&state.db, conn, &identity).await.map_err(|r| {
         let status = if r.code == "INTERNAL" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::FORBIDDEN };
         LoginFailure::new(status, if r.code == "INTERNAL" { "INTERNAL_ERROR" } else { r.code }, r.reason).at(conn)

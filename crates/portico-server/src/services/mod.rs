@@ -1,8 +1,11 @@
 //! Orchestration shared by both API families: handlers stay thin and call these.
 
 pub mod audit;
+pub mod autojoin;
 pub mod bootstrap;
 pub mod connections;
+pub mod dns;
+pub mod domains;
 pub mod idp;
 pub mod idp_ldap;
 pub mod idp_saml;
@@ -13,6 +16,8 @@ pub mod orgs;
 pub mod password;
 pub mod policy;
 pub mod provision;
+pub mod saml_login;
 pub mod sessions;
 pub mod sso_settings;
 pub mod tokens;
+pub mod totp;

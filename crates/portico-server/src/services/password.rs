@@ -1,5 +1,7 @@
 //! Password sign-in, with the organization policy applied: a member of an organization that
 //! requires SSO (and whose role is not exempt) is refused with `SSO_REQUIRED` and its login URL.
+//! A user with TOTP on needs `totpCode` (a code or a recovery code; the session then has MFA);
+//! auto-join runs once the user is in.
 
 use portico_core::password;
 use portico_core::role::Role;
@@ -11,10 +13,17 @@ use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::services::audit::{event, failed};
 use crate::services::sessions::{self, CreatedSession, SessionSpec};
+use crate::services::{autojoin, totp};
 use crate::state::AppState;
 
 /// Signs a user in with email and password.
-pub async fn sign_in(state: &AppState, ctx: &ClientInfo, email: &str, pw: &SecretString) -> Result<(CreatedSession, String), ApiError> {
+pub async fn sign_in(
+    state: &AppState,
+    ctx: &ClientInfo,
+    email: &str,
+    pw: &SecretString,
+    totp_code: Option<&str>,
+) -> Result<(CreatedSession, String), ApiError> {
     let user = users::by_email(&state.db, email).await?;
     let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
         password::dummy_verify(pw.expose_secret());
@@ -44,14 +53,17 @@ pub async fn sign_in(state: &AppState, ctx: &ClientInfo, email: &str, pw: &Secre
             return Err(ApiError::SsoRequired { login_url: Some(state.sso_login_url(&m.org.slug)) });
         }
     }
+    let second_factor = totp::password_second_factor(state, &user, totp_code, &base).await?;
     let created = sessions::create(
         &state.db,
         &state.settings,
-        SessionSpec { user_id: &user.id, method: "password", ..Default::default() },
+        SessionSpec { user_id: &user.id, method: "password", mfa: second_factor.is_some(), ..Default::default() },
         ctx,
     )
     .await?;
+    autojoin::at_sign_in(&state.db, ctx, &user, autojoin::Proof::PasswordAccount).await;
     base.target_id = Some(created.session.id.clone());
+    base.details = second_factor.map(|f| serde_json::json!({ "mfa": f }));
     audit::record(&state.db, base).await?;
     Ok((created, user.id))
 }

@@ -106,6 +106,10 @@ pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) 
             Err(AdmitError::Store(e)) => return Err(Refusal::new("INTERNAL", format!("store: {e}"))),
             Err(AdmitError::Refused(r)) => return Err(r),
             Ok(a) => {
+                // Admission made the user a member of the connection's organization; auto-join
+                // decides about the organization that verified the email's domain.
+                let proof = crate::services::autojoin::Proof::Idp { organization_id: &conn.organization_id };
+                crate::services::autojoin::at_sign_in(db, &crate::extract::ClientInfo::default(), &a.user, proof).await;
                 let mapped_scopes = map_scopes(conn, &identity.groups);
                 return Ok(Admitted { mapped_scopes, ..a });
             }

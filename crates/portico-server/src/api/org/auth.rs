@@ -41,8 +41,10 @@ async fn sign_in(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): V
         return Err(ApiError::field("password", "must be 1-1024 bytes"));
     }
     state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
-    let _ = b.totp_code;
-    let (created, user_id) = services::password::sign_in(&state, &ctx, &b.email, &b.password).await?;
+    if b.totp_code.as_deref().is_some_and(|c| c.len() > 64) {
+        return Err(ApiError::field("totpCode", "must be at most 64 characters"));
+    }
+    let (created, user_id) = services::password::sign_in(&state, &ctx, &b.email, &b.password, b.totp_code.as_deref()).await?;
     let cookie = services::sessions::cookie(&state.settings, &created.token, created.session.expires_at);
     let body = Envelope::ok(json!({
         "userId": user_id,

@@ -3,10 +3,14 @@
 mod audit;
 mod auth;
 mod connections;
+mod discover;
+mod domains;
 mod members;
+mod mfa;
 mod me;
 mod orgs;
 mod saml;
+mod security;
 mod sessions;
 mod sso;
 mod tokens;
@@ -24,6 +28,10 @@ pub fn routes(api: Api) -> Api {
     let api = tokens::routes(api);
     let api = sso::routes(api);
     let api = connections::routes(api);
+    let api = domains::routes(api);
+    let api = security::routes(api);
+    let api = mfa::routes(api);
+    let api = discover::routes(api);
     let api = saml::routes(api);
     audit::routes(api)
 }

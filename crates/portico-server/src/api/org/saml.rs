@@ -1,8 +1,148 @@
-//! SAML browser endpoints: SP metadata and the POST-binding ACS (filled in by the SAML issue).
+//! SAML browser endpoints: SP metadata, the POST-binding ACS on the shared callback, and the
+//! opt-in IdP-initiated ACS of one connection.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use portico_store::connections;
 
 use crate::api::Api;
+use crate::auth::cookie;
+use crate::error::ApiError;
+use crate::extract::ClientInfo;
+use crate::services::login::{self, LoginFailure};
+use crate::services::{idp_saml, saml_login, sessions};
+use crate::state::AppState;
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
-    api
+    api.section("saml", false)
+        .get(
+            "/api/auth/sso/saml/{connectionId}/metadata",
+            "SP metadata XML of a SAML connection",
+            sp_metadata,
+        )
+        .post(
+            "/api/auth/sso/callback",
+            "The shared SAML ACS (POST binding): completes the login, sets the session",
+            browser_acs,
+        )
+        .post(
+            "/api/auth/sso/saml/{connectionId}/acs",
+            "IdP-initiated SAML login for a connection that opted in",
+            idp_initiated_acs,
+        )
+}
+
+async fn sp_metadata(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !id.starts_with("sso_") || id.len() > 40 {
+        return Err(ApiError::NotFound("SAML connection"));
+    }
+    let conn = connections::by_id(&state.db, &id, None)
+        .await?
+        .filter(|c| c.protocol == "saml")
+        .ok_or(ApiError::NotFound("SAML connection"))?;
+    let text = |k: &str| conn.config_str(k).map(str::to_owned);
+    let entity = text("spEntityId").unwrap_or_else(|| {
+        format!(
+            "{}/api/auth/sso/saml/{}/metadata",
+            state.settings.public_base(),
+            conn.id
+        )
+    });
+    let acs = text("spAcsUrl").unwrap_or_else(|| state.settings.callback_url());
+    let allow_idp = conn
+        .config
+        .get("allowIdpInitiated")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    let idp_acs = text(idp_saml::IDP_INITIATED_ACS).filter(|_| allow_idp);
+    let xml = portico_saml::sp_metadata_xml(
+        &entity,
+        &acs,
+        idp_acs.as_deref(),
+        text(idp_saml::SP_CERTIFICATE).as_deref(),
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, "application/samlmetadata+xml"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        xml,
+    )
+        .into_response())
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response {
+    let mut res = (StatusCode::FOUND, [(LOCATION, location.to_owned())]).into_response();
+    for c in cookies {
+        if let Ok(v) = c.parse() {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+async fn fail(state: &AppState, ctx: &ClientInfo, f: LoginFailure, cookies: &[String]) -> Response {
+    login::audit_failure(state, ctx, &f).await;
+    redirect(&login::app_error_url(&state.settings, f.code), cookies)
+}
+
+async fn browser_acs(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (saml_response, relay_state) = saml_login::form_fields(&body);
+    let cookie_name = login::binding_cookie_name(&relay_state);
+    let binding = cookie(&headers, &cookie_name);
+    let clear = saml_login::clear_binding(&state, &cookie_name);
+    match saml_login::browser_acs(
+        &state,
+        &ctx,
+        &relay_state,
+        binding.as_deref(),
+        saml_response,
+    )
+    .await
+    {
+        Ok((return_to, done)) => {
+            let target = return_to.unwrap_or_else(|| state.settings.app.url.clone());
+            let session = sessions::cookie(
+                &state.settings,
+                &done.session.token,
+                done.session.session.expires_at,
+            );
+            redirect(&target, &[session, clear])
+        }
+        Err(f) => fail(&state, &ctx, f, &[clear]).await,
+    }
+}
+
+async fn idp_initiated_acs(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (saml_response, relay_state) = saml_login::form_fields(&body);
+    match saml_login::idp_initiated(&state, &ctx, &id, saml_response).await {
+        Ok((_conn, done)) => {
+            let target = login::allowed_return(&state.settings, &relay_state)
+                .unwrap_or_else(|| state.settings.app.url.clone());
+            let session = sessions::cookie(
+                &state.settings,
+                &done.session.token,
+                done.session.session.expires_at,
+            );
+            redirect(&target, &[session])
+        }
+        Err(f) => fail(&state, &ctx, f, &[]).await,
+    }
 }

@@ -1,0 +1,199 @@
+//! SAML-specific parts of the login flow: the binding cookie that must survive the IdP's
+//! cross-site POST, the assertion-ID replay cache (every SAML completion), the browser ACS and
+//! the opt-in IdP-initiated ACS.
+
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use portico_core::idp::{ExternalIdentity, LoginInput, PendingLogin};
+use portico_store::connections::{self, Connection};
+
+use crate::extract::ClientInfo;
+use crate::services::login::{self, Completed, LoginFailure, Mode};
+use crate::state::AppState;
+
+/// How long an assertion ID is remembered at least (when the IdP's window is shorter).
+const MIN_REPLAY_RETENTION_SECS: i64 = 600;
+
+/// `SameSite` of the browser-binding cookie: SAML's POST binding is a cross-site POST, which a
+/// `Lax` cookie does not accompany, so SAML connections use `None` (with `Secure`) on https.
+pub fn binding_same_site(state: &AppState, conn: &Connection) -> &'static str {
+    if conn.protocol == "saml" && state.settings.secure_cookies() {
+        "None"
+    } else {
+        "Lax"
+    }
+}
+
+/// `Set-Cookie` clearing the binding cookie `name` at the SAML ACS.
+pub fn clear_binding(state: &AppState, name: &str) -> String {
+    let attrs = if state.settings.secure_cookies() {
+        "SameSite=None; Secure"
+    } else {
+        "SameSite=Lax"
+    };
+    format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; {attrs}; Max-Age=0")
+}
+
+fn failure(
+    conn: &Connection,
+    status: StatusCode,
+    code: &'static str,
+    reason: impl Into<String>,
+) -> LoginFailure {
+    LoginFailure {
+        status,
+        code,
+        reason: reason.into(),
+        organization_id: Some(conn.organization_id.clone()),
+        connection_id: Some(conn.id.clone()),
+    }
+}
+
+/// Records the identity's assertion ID in the replay cache (until the assertion's expiry, at
+/// least ten minutes); a second use of the same assertion on the connection is refused.
+pub async fn check_replay(
+    state: &AppState,
+    conn: &Connection,
+    identity: &ExternalIdentity,
+) -> Result<(), LoginFailure> {
+    let Some(id) = identity.assertion_id.as_deref() else {
+        return Ok(());
+    };
+    let floor = Utc::now() + Duration::seconds(MIN_REPLAY_RETENTION_SECS);
+    let until = identity.expires_at.map_or(floor, |e| e.max(floor));
+    match portico_store::replay::record(&state.db, &conn.id, id, until).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(failure(
+            conn,
+            StatusCode::BAD_REQUEST,
+            "ASSERTION_REPLAYED",
+            format!("assertion {id} was already used"),
+        )),
+        Err(e) => Err(failure(
+            conn,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("replay cache: {e}"),
+        )),
+    }
+}
+
+/// The `SAMLResponse` and `RelayState` fields of a form-encoded POST.
+pub fn form_fields(body: &[u8]) -> (String, String) {
+    let (mut response, mut relay) = (String::new(), String::new());
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "SAMLResponse" if response.is_empty() => response = v.into_owned(),
+            "RelayState" if relay.is_empty() => relay = v.into_owned(),
+            _ => {}
+        }
+    }
+    (response, relay)
+}
+
+/// The browser ACS: the transaction of `relay_state` (browser mode, binding cookie), then the
+/// response validated against its request ID and ACS.
+pub async fn browser_acs(
+    state: &AppState,
+    ctx: &ClientInfo,
+    relay_state: &str,
+    binding: Option<&str>,
+    saml_response: String,
+) -> Result<(Option<String>, Completed), LoginFailure> {
+    let (tx, conn) = login::consume(state, relay_state, Mode::Browser, binding).await?;
+    if conn.protocol != "saml" {
+        return Err(failure(
+            &conn,
+            StatusCode::BAD_REQUEST,
+            "PROTOCOL_MISMATCH",
+            format!("{} transaction presented at the SAML ACS", conn.protocol),
+        ));
+    }
+    let pending: PendingLogin = serde_json::from_value(tx.pending.clone()).map_err(|e| {
+        failure(
+            &conn,
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            format!("transaction without SAML request data: {e}"),
+        )
+    })?;
+    if saml_response.is_empty() {
+        return Err(failure(
+            &conn,
+            StatusCode::BAD_REQUEST,
+            "INVALID_ASSERTION",
+            "format: no SAMLResponse",
+        ));
+    }
+    let done = login::complete(
+        state,
+        ctx,
+        &conn,
+        Some(pending),
+        LoginInput::SamlResponse { saml_response },
+    )
+    .await?;
+    Ok((tx.return_to, done))
+}
+
+/// IdP-initiated login at `/api/auth/sso/saml/{connectionId}/acs`: only for a SAML connection
+/// that opted in; the response must be unsolicited, addressed to that ACS, and is replay-checked.
+pub async fn idp_initiated(
+    state: &AppState,
+    ctx: &ClientInfo,
+    connection_id: &str,
+    saml_response: String,
+) -> Result<(Connection, Completed), LoginFailure> {
+    let unknown = || LoginFailure {
+        status: StatusCode::NOT_FOUND,
+        code: "CONNECTION_NOT_FOUND",
+        reason: format!("IdP-initiated response for unknown SAML connection {connection_id:.40}"),
+        organization_id: None,
+        connection_id: None,
+    };
+    if !connection_id.starts_with("sso_") || connection_id.len() > 40 {
+        return Err(unknown());
+    }
+    let conn = connections::by_id(&state.db, connection_id, None)
+        .await?
+        .filter(|c| c.protocol == "saml")
+        .ok_or_else(unknown)?;
+    if conn
+        .config
+        .get("allowIdpInitiated")
+        .and_then(serde_json::Value::as_bool)
+        != Some(true)
+    {
+        return Err(failure(
+            &conn,
+            StatusCode::FORBIDDEN,
+            "IDP_INITIATED_DISABLED",
+            "unsolicited: IdP-initiated login is off for this connection",
+        ));
+    }
+    if conn.status != "active" {
+        return Err(failure(
+            &conn,
+            StatusCode::FORBIDDEN,
+            "CONNECTION_INACTIVE",
+            format!("connection status {}", conn.status),
+        ));
+    }
+    if saml_response.is_empty() {
+        return Err(failure(
+            &conn,
+            StatusCode::BAD_REQUEST,
+            "INVALID_ASSERTION",
+            "format: no SAMLResponse",
+        ));
+    }
+    let done = login::complete(
+        state,
+        ctx,
+        &conn,
+        None,
+        LoginInput::SamlResponse { saml_response },
+    )
+    .await?;
+    Ok((conn, done))
+}

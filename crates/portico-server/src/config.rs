@@ -244,7 +244,7 @@ impl Settings {
             let key = &k[..k.len() - "_FILE".len()];
             let value = if key.ends_with("ENCRYPTION_KEYS") {
                 let items: Vec<String> = content
-                    .split(|c| c == '\n' || c == ',')
+                    .split(['\n', ','])
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
                     .map(toml_string)

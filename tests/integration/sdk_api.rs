@@ -301,3 +301,28 @@ async fn sdk_sessions_list_and_revoke_take_effect_at_once() {
     assert_eq!(sdk(&app, Method::DELETE, &format!("/v1/sso/connections/{}", c.id), &o.key, None).await.status, 204);
     assert_eq!(sdk(&app, Method::GET, "/api/user/me", &token, None).await.status, 401);
 }
+
+#[tokio::test]
+async fn groups_map_to_the_membership_role_and_keep_deciding_it() {
+    let app = TestApp::start().await;
+    let o = app.owner("roles-map").await;
+    let mut body = oidc_body("R", "https://idp.example.com", &["roles.example"]);
+    body["groupMappings"] = json!({"Admins": ["role:admin", "admin:all"], "Owners": ["role:owner"], "Staff": ["repo:read"]});
+    body["defaultRole"] = json!("viewer");
+    let r = sdk(&app, Method::POST, "/v1/sso/connections", &o.key, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let c = portico_store::connections::by_id(&app.db, r.body["id"].as_str().unwrap(), None).await.unwrap().unwrap();
+    let role = |uid: String| {
+        let db = app.db.clone();
+        let org = o.org_id.clone();
+        async move { portico_store::orgs::role_of(&db, &org, &uid).await.unwrap().unwrap() }
+    };
+    let a = provision::admit(&app.db, &c, &ident("s1", "a@roles.example", &["Admins", "Owners"])).await.unwrap();
+    assert_eq!(role(a.user.id.clone()).await, "admin", "role:owner is never granted");
+    assert!(a.mapped_scopes.contains(&"admin:all".to_owned()));
+    // Leaving the group demotes to the default role at the next sign-in.
+    provision::admit(&app.db, &c, &ident("s1", "a@roles.example", &["Staff"])).await.unwrap();
+    assert_eq!(role(a.user.id.clone()).await, "viewer");
+    let b = provision::admit(&app.db, &c, &ident("s2", "b@roles.example", &["Staff"])).await.unwrap();
+    assert_eq!(role(b.user.id.clone()).await, "viewer");
+}

@@ -23,6 +23,9 @@ pub async fn purge_once(db: &PgPool) {
         Err(e) => tracing::warn!(error = %e, "purging login transactions failed"),
     }
     if let Err(e) = portico_store::replay::purge(db).await { tracing::warn!(error = %e, "purging the SAML replay cache failed"); }
+    if let Err(e) = portico_store::throttle::purge(db, 86_400.0).await {
+        tracing::warn!(error = %e, "purging LDAP throttle rows failed");
+    }
     match sessions::purge(db).await {
         Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sessions purged"),
         Ok(_) => {}

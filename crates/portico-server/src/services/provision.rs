@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use axum::http::StatusCode;
 use portico_core::idp::ExternalIdentity;
 use portico_core::ids;
+use portico_core::role::Role;
 use portico_store::connections::Connection;
 use portico_store::users::User;
 use portico_store::{domains, identities, orgs, users, PgPool, StoreError};
@@ -77,6 +78,24 @@ pub fn map_scopes(conn: &Connection, groups: &[String]) -> Vec<String> {
         return conn.default_scopes.clone();
     }
     out.into_iter().collect()
+}
+
+/// The membership role that group mapping grants: the most privileged `role:<name>` scope among
+/// the mapped scopes (e.g. `{"Admins": ["role:admin"]}`), never `owner`.
+pub fn role_from_scopes(scopes: &[String]) -> Option<Role> {
+    scopes
+        .iter()
+        .filter_map(|s| s.strip_prefix("role:"))
+        .filter_map(|r| Role::parse(r).ok())
+        .filter(|r| *r != Role::Owner)
+        .max_by_key(Role::rank)
+}
+
+/// True when some group of the connection maps to a `role:` scope.
+fn manages_roles(conn: &Connection) -> bool {
+    conn.group_mappings.as_object().is_some_and(|m| {
+        m.values().filter_map(|v| v.as_array()).flatten().filter_map(|v| v.as_str()).any(|s| s.starts_with("role:"))
+    })
 }
 
 fn email_domain(email: &str) -> Option<String> {
@@ -177,12 +196,30 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
     if !user.is_active() {
         return Err(Refusal::new("USER_DISABLED", format!("user {} is disabled", user.id)).into());
     }
-    if orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await?.is_none() {
-        if !conn.jit_provisioning {
-            return Err(Refusal::new("NOT_PROVISIONED", format!("user {} is not a member and JIT provisioning is off", user.id)).into());
+    let mapped_role = role_from_scopes(&map_scopes(conn, &identity.groups));
+    match orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await? {
+        None => {
+            if !conn.jit_provisioning {
+                return Err(Refusal::new("NOT_PROVISIONED", format!("user {} is not a member and JIT provisioning is off", user.id)).into());
+            }
+            let role = mapped_role
+                .map(|r| r.as_str().to_owned())
+                .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
+                .unwrap_or_else(|| "member".to_owned());
+            orgs::add_member(&mut *tx, &conn.organization_id, &user.id, &role).await?;
         }
-        let role = conn.default_role.as_deref().filter(|r| *r != "owner").unwrap_or("member");
-        orgs::add_member(&mut *tx, &conn.organization_id, &user.id, role).await?;
+        // When the connection maps groups to roles, the IdP's groups keep deciding the role at every
+        // sign-in (leaving the group demotes); owners are never touched.
+        Some(current) if current != "owner" && manages_roles(conn) => {
+            let target = mapped_role
+                .map(|r| r.as_str().to_owned())
+                .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
+                .unwrap_or_else(|| "member".to_owned());
+            if target != current {
+                orgs::set_role(&mut *tx, &conn.organization_id, &user.id, &target).await?;
+            }
+        }
+        Some(_) => {}
     }
     tx.commit().await?;
     Ok(Admitted { user, provisioned, mapped_scopes: Vec::new() })

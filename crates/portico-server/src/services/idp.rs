@@ -18,12 +18,19 @@ pub struct IdpRuntime {
     oidc: OidcRuntime,
     /// The outbound policy (SAML metadata fetches, LDAP targets).
     pub outbound: OutboundPolicy,
+    /// Service-account LDAP connections, keyed inside by a digest of each connection's settings
+    /// (a changed URL, CA or bind password never reuses an old connection); safe to lose.
+    pub ldap_pool: portico_ldap::LdapPool,
 }
 
 impl IdpRuntime {
     /// Builds the runtimes from the outbound settings.
     pub fn new(settings: &Settings) -> Self {
-        Self { oidc: OidcRuntime::new(outbound_policy(settings)), outbound: outbound_policy(settings) }
+        Self {
+            oidc: OidcRuntime::new(outbound_policy(settings)),
+            outbound: outbound_policy(settings),
+            ldap_pool: portico_ldap::LdapPool::default(),
+        }
     }
 
     /// The provider for `conn`.

@@ -1,13 +1,13 @@
 //! Building the LDAP provider of a connection: its settings from the row (`conn.config` keys,
 //! the sealed bind password, `groupAttribute`), the outbound rule for the directory's address,
-//! and the process-wide pool of service-account connections.
+//! and the runtime's pool of service-account connections.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use portico_core::idp::{IdentityProvider, IdpError};
 use portico_core::secretbox::{SecretBox, Slot};
-use portico_ldap::{LdapPool, LdapProvider, LdapSettings};
+use portico_ldap::{LdapProvider, LdapSettings};
 use portico_store::connections::Connection;
 
 use super::idp::IdpRuntime;
@@ -15,22 +15,8 @@ use super::idp::IdpRuntime;
 /// The longest wait for a TCP connection and its TLS handshake (StartTLS included).
 pub const CONNECT_TIMEOUT_MAX: Duration = Duration::from_secs(5);
 
-/// Service-account connections, shared by every request of this process (safe to lose). Keyed
-/// inside by a digest of each connection's settings, so a changed URL, CA or bind password never
-/// reuses an old connection.
-static POOL: LazyLock<LdapPool> = LazyLock::new(LdapPool::new);
-
-/// The process-wide pool (for diagnostics and tests).
-pub fn pool() -> &'static LdapPool {
-    &POOL
-}
-
 /// The LDAP settings of `conn` (bind password opened from its sealed column).
-pub fn settings(
-    rt: &IdpRuntime,
-    conn: &Connection,
-    secrets: &SecretBox,
-) -> Result<LdapSettings, IdpError> {
+pub fn settings(rt: &IdpRuntime, conn: &Connection, secrets: &SecretBox) -> Result<LdapSettings, IdpError> {
     let text = |k: &str| {
         conn.config_str(k)
             .map(str::trim)
@@ -39,10 +25,8 @@ pub fn settings(
     };
     let flag = |k: &str| conn.config.get(k).and_then(serde_json::Value::as_bool);
     let url = text("ldapUrl").ok_or_else(|| IdpError::Config("ldapUrl is missing".into()))?;
-    let bind_dn =
-        text("ldapBindDn").ok_or_else(|| IdpError::Config("ldapBindDn is missing".into()))?;
-    let search_base = text("ldapSearchBase")
-        .ok_or_else(|| IdpError::Config("ldapSearchBase is missing".into()))?;
+    let bind_dn = text("ldapBindDn").ok_or_else(|| IdpError::Config("ldapBindDn is missing".into()))?;
+    let search_base = text("ldapSearchBase").ok_or_else(|| IdpError::Config("ldapSearchBase is missing".into()))?;
     let sealed = conn
         .ldap_bind_password
         .as_deref()
@@ -65,12 +49,7 @@ pub fn settings(
     if let Some(f) = text("ldapGroupSearchFilter") {
         s.group_search_filter = f;
     }
-    if let Some(a) = conn
-        .group_attribute
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+    if let Some(a) = conn.group_attribute.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         s.group_attribute = a.to_owned();
     }
     s.start_tls = flag("ldapStartTls").unwrap_or(false);
@@ -80,8 +59,8 @@ pub fn settings(
     // A directory is near: a dead one is reported within CONNECT_TIMEOUT_MAX at most.
     s.connect_timeout = rt.outbound.timeout.min(CONNECT_TIMEOUT_MAX);
     s.op_timeout = rt.outbound.timeout;
-    s.address_guard = (!rt.outbound.allow_private_networks)
-        .then_some(portico_http::forbidden_reason as portico_ldap::AddressGuard);
+    s.address_guard =
+        (!rt.outbound.allow_private_networks).then_some(portico_http::forbidden_reason as portico_ldap::AddressGuard);
     Ok(s)
 }
 
@@ -91,8 +70,5 @@ pub fn provider(
     conn: &Connection,
     secrets: &SecretBox,
 ) -> Result<Arc<dyn IdentityProvider>, IdpError> {
-    Ok(Arc::new(LdapProvider::new(
-        settings(rt, conn, secrets)?,
-        POOL.clone(),
-    )?))
+    Ok(Arc::new(LdapProvider::new(settings(rt, conn, secrets)?, rt.ldap_pool.clone())?))
 }

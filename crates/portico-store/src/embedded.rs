@@ -191,8 +191,7 @@ impl RunAs {
         match self {
             RunAs::Current => (program.into(), args.to_vec()),
             RunAs::User { name, runuser, .. } => {
-                let mut all: Vec<OsString> =
-                    vec!["-u".into(), name.into(), "--".into(), program.into()];
+                let mut all: Vec<OsString> = vec!["-u".into(), name.into(), "--".into(), program.into()];
                 all.extend_from_slice(args);
                 (runuser.into(), all)
             }
@@ -230,14 +229,7 @@ impl RunAs {
 }
 
 /// Environment that could redirect the PostgreSQL tools elsewhere.
-const PG_ENV: &[&str] = &[
-    "PGDATA",
-    "PGPORT",
-    "PGHOST",
-    "PGOPTIONS",
-    "PGUSER",
-    "PGPASSWORD",
-];
+const PG_ENV: &[&str] = &["PGDATA", "PGPORT", "PGHOST", "PGOPTIONS", "PGUSER", "PGPASSWORD"];
 
 /// A folder holding initdb, pg_ctl and postgres, and their version.
 #[derive(Debug, Clone)]
@@ -286,8 +278,7 @@ impl EmbeddedPostgres {
         // The folder: create it (0700, parents with the default mode), resolve it, check access.
         if !data_dir.exists() {
             if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs::create_dir_all(parent)
-                    .map_err(io_err(format!("create {}", parent.display())))?;
+                fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
             }
             match fs::DirBuilder::new().mode(0o700).create(data_dir) {
                 Ok(()) => {}
@@ -295,8 +286,7 @@ impl EmbeddedPostgres {
                 Err(e) => return Err(io_err(format!("create {}", data_dir.display()))(e)),
             }
         }
-        let data_dir = fs::canonicalize(data_dir)
-            .map_err(io_err(format!("resolve {}", data_dir.display())))?;
+        let data_dir = fs::canonicalize(data_dir).map_err(io_err(format!("resolve {}", data_dir.display())))?;
         if let RunAs::User { name, uid, gid, .. } = &run_as {
             let groups = user_groups(name, *gid).await;
             check_traversable(&data_dir, name, *uid, &groups)?;
@@ -381,19 +371,16 @@ impl EmbeddedPostgres {
     pub async fn ensure_database(&self, database: &str) -> Result<(), EmbeddedError> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.database_url("postgres")).await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(database)
-                .fetch_optional(&mut conn)
-                .await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(database)
+            .fetch_optional(&mut conn)
+            .await?;
         if exists.is_none() {
             let sql = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
             match sqlx::query(&sql).execute(&mut conn).await {
                 Ok(_) => tracing::info!(database, "created database in the embedded PostgreSQL"),
                 // 42P04 duplicate_database: created meanwhile by someone else.
-                Err(e)
-                    if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P04") => {
-                }
+                Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P04") => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -409,13 +396,7 @@ impl EmbeddedPostgres {
         self.end_watcher();
         let args = self.stop_args();
         let cmd = self.run_as.tokio_command(&self.bin("pg_ctl"), &args);
-        match run(
-            cmd,
-            "pg_ctl stop",
-            Duration::from_secs(PG_CTL_WAIT_SECS + 10),
-        )
-        .await
-        {
+        match run(cmd, "pg_ctl stop", Duration::from_secs(PG_CTL_WAIT_SECS + 10)).await {
             Ok(_) => {}
             Err(EmbeddedError::Command { output, .. }) if not_running(&output) => {
                 tracing::warn!(data_dir = %self.data_dir.display(), "embedded PostgreSQL was not running");
@@ -452,8 +433,7 @@ impl EmbeddedPostgres {
         let Some((uid, gid)) = self.run_as.owner() else {
             return Ok(());
         };
-        let md = fs::metadata(&self.data_dir)
-            .map_err(io_err(format!("stat {}", self.data_dir.display())))?;
+        let md = fs::metadata(&self.data_dir).map_err(io_err(format!("stat {}", self.data_dir.display())))?;
         if md.uid() != uid || md.gid() != gid {
             chown_recursive(&self.data_dir, uid, gid)
                 .map_err(io_err(format!("chown -R {}", self.data_dir.display())))?;
@@ -480,10 +460,7 @@ impl EmbeddedPostgres {
         let password = Password(portico_core::token::random_urlsafe(32));
         // initdb reads the password from a file; it lives in a private temporary folder only for
         // the duration of initdb (the data folder must be empty for initdb).
-        let tmp = std::env::temp_dir().join(format!(
-            "portico-initdb-{}",
-            portico_core::token::random_urlsafe(9)
-        ));
+        let tmp = std::env::temp_dir().join(format!("portico-initdb-{}", portico_core::token::random_urlsafe(9)));
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&tmp)
@@ -491,12 +468,8 @@ impl EmbeddedPostgres {
         let result = self.initdb_with(&tmp, &password).await;
         let _ = fs::remove_dir_all(&tmp);
         result?;
-        write_private(
-            &self.data_dir.join(PASSWORD_FILE),
-            &password.0,
-            self.run_as.owner(),
-        )
-        .map_err(io_err("write the superuser password file"))?;
+        write_private(&self.data_dir.join(PASSWORD_FILE), &password.0, self.run_as.owner())
+            .map_err(io_err("write the superuser password file"))?;
         self.password = password;
         Ok(())
     }
@@ -506,8 +479,7 @@ impl EmbeddedPostgres {
         write_private(&pwfile, &password.0, self.run_as.owner())
             .map_err(io_err(format!("write {}", pwfile.display())))?;
         if let Some((uid, gid)) = self.run_as.owner() {
-            std::os::unix::fs::chown(tmp, Some(uid), Some(gid))
-                .map_err(io_err(format!("chown {}", tmp.display())))?;
+            std::os::unix::fs::chown(tmp, Some(uid), Some(gid)).map_err(io_err(format!("chown {}", tmp.display())))?;
         }
         let t0 = Instant::now();
         // C.UTF-8: byte-order collation, Unicode-aware lower()/upper(); plain C where it is missing.
@@ -539,9 +511,7 @@ impl EmbeddedPostgres {
                     );
                     return Ok(());
                 }
-                Err(EmbeddedError::Command { ref output, .. })
-                    if locale != "C" && output.contains("locale") =>
-                {
+                Err(EmbeddedError::Command { ref output, .. }) if locale != "C" && output.contains("locale") => {
                     tracing::warn!(locale, "initdb refused the locale, retrying with C");
                     last = Some(EmbeddedError::Command {
                         command: "initdb".into(),
@@ -590,8 +560,11 @@ impl EmbeddedPostgres {
                 .append(true)
                 .open(&conf)
                 .map_err(io_err(format!("open {}", conf.display())))?;
-            writeln!(f, "\n# Portico: listen address, port and socket folder, rewritten at each start\n{INCLUDE_LINE}")
-                .map_err(io_err(format!("append to {}", conf.display())))?;
+            writeln!(
+                f,
+                "\n# Portico: listen address, port and socket folder, rewritten at each start\n{INCLUDE_LINE}"
+            )
+            .map_err(io_err(format!("append to {}", conf.display())))?;
         }
         Ok(())
     }
@@ -617,8 +590,7 @@ impl EmbeddedPostgres {
             port = self.port
         );
         let path = self.data_dir.join(SETTINGS_FILE);
-        write_private(&path, &text, self.run_as.owner())
-            .map_err(io_err(format!("write {}", path.display())))
+        write_private(&path, &text, self.run_as.owner()).map_err(io_err(format!("write {}", path.display())))
     }
 
     /// A previous run may have died without stopping its server:
@@ -629,16 +601,13 @@ impl EmbeddedPostgres {
     ///   orphan, stopped here before starting afresh; if the starter still runs, [`EmbeddedError::InUse`].
     async fn clear_leftovers(&self) -> Result<(), EmbeddedError> {
         let pidfile = self.data_dir.join("postmaster.pid");
-        let Some(pid) = read_trimmed(&pidfile)
-            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        let Some(pid) =
+            read_trimmed(&pidfile).and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
         else {
             return Ok(());
         };
         if !process_alive(pid) {
-            tracing::info!(
-                pid,
-                "stale postmaster.pid of a dead server; PostgreSQL will recover"
-            );
+            tracing::info!(pid, "stale postmaster.pid of a dead server; PostgreSQL will recover");
             return Ok(());
         }
         if !is_postmaster_of(pid, &self.data_dir) {
@@ -646,8 +615,7 @@ impl EmbeddedPostgres {
                 pid,
                 "removing a stale postmaster.pid (pid now belongs to another process)"
             );
-            return fs::remove_file(&pidfile)
-                .map_err(io_err(format!("remove {}", pidfile.display())));
+            return fs::remove_file(&pidfile).map_err(io_err(format!("remove {}", pidfile.display())));
         }
         if let Some(owner) = read_owner(&self.data_dir) {
             if owner.alive() {
@@ -662,16 +630,8 @@ impl EmbeddedPostgres {
             pid,
             "stopping an orphaned embedded PostgreSQL left running by a previous run"
         );
-        let cmd = self
-            .run_as
-            .tokio_command(&self.bin("pg_ctl"), &self.stop_args());
-        match run(
-            cmd,
-            "pg_ctl stop",
-            Duration::from_secs(PG_CTL_WAIT_SECS + 10),
-        )
-        .await
-        {
+        let cmd = self.run_as.tokio_command(&self.bin("pg_ctl"), &self.stop_args());
+        match run(cmd, "pg_ctl stop", Duration::from_secs(PG_CTL_WAIT_SECS + 10)).await {
             Err(EmbeddedError::Command { output, .. }) if not_running(&output) => Ok(()),
             other => other.map(|_| ()),
         }
@@ -679,10 +639,7 @@ impl EmbeddedPostgres {
 
     fn rotate_log(&self) {
         let log = self.data_dir.join(LOG_FILE);
-        if fs::metadata(&log)
-            .map(|m| m.len() > LOG_ROTATE_BYTES)
-            .unwrap_or(false)
-        {
+        if fs::metadata(&log).map(|m| m.len() > LOG_ROTATE_BYTES).unwrap_or(false) {
             let _ = fs::rename(&log, self.data_dir.join(format!("{LOG_FILE}.old")));
         }
     }
@@ -701,13 +658,7 @@ impl EmbeddedPostgres {
             "-s".into(),
         ];
         let cmd = self.run_as.tokio_command(&self.bin("pg_ctl"), &args);
-        match run(
-            cmd,
-            "pg_ctl start",
-            Duration::from_secs(PG_CTL_WAIT_SECS + 10),
-        )
-        .await
-        {
+        match run(cmd, "pg_ctl start", Duration::from_secs(PG_CTL_WAIT_SECS + 10)).await {
             Ok(_) => Ok(()),
             Err(EmbeddedError::Command {
                 command,
@@ -737,8 +688,7 @@ owner=$1 pm=$2 pidfile=$3; shift 3
 while [ -d "/proc/$owner" ] && [ -d "/proc/$pm" ]; do sleep 1; done
 if [ -d "/proc/$pm" ] && [ "$(head -n 1 "$pidfile" 2>/dev/null)" = "$pm" ]; then exec "$@"; fi"#;
         let pidfile = self.data_dir.join("postmaster.pid");
-        let Some(pm) = read_trimmed(&pidfile).and_then(|t| t.lines().next().map(str::to_owned))
-        else {
+        let Some(pm) = read_trimmed(&pidfile).and_then(|t| t.lines().next().map(str::to_owned)) else {
             return;
         };
         let (prog, args) = self.run_as.argv(&self.bin("pg_ctl"), &self.stop_args());
@@ -786,9 +736,7 @@ impl Drop for EmbeddedPostgres {
         }
         self.stopped = true;
         self.end_watcher();
-        let mut cmd = self
-            .run_as
-            .std_command(&self.bin("pg_ctl"), &self.stop_args());
+        let mut cmd = self.run_as.std_command(&self.bin("pg_ctl"), &self.stop_args());
         match cmd.output() {
             Ok(out) if out.status.success() => {
                 let _ = fs::remove_file(self.data_dir.join(OWNER_FILE));
@@ -806,11 +754,7 @@ impl Drop for EmbeddedPostgres {
 
 /// Runs a command to completion with a time limit; its output (stdout+stderr) on success, a
 /// [`EmbeddedError::Command`] otherwise.
-async fn run(
-    mut cmd: tokio::process::Command,
-    what: &str,
-    limit: Duration,
-) -> Result<String, EmbeddedError> {
+async fn run(mut cmd: tokio::process::Command, what: &str, limit: Duration) -> Result<String, EmbeddedError> {
     let out = match tokio::time::timeout(limit, cmd.output()).await {
         Err(_) => {
             return Err(EmbeddedError::Command {
@@ -876,13 +820,11 @@ async fn run_as() -> Result<RunAs, EmbeddedError> {
             created?;
         }
     }
-    let (uid, gid) = lookup_user(SYSTEM_USER)
-        .await
-        .ok_or_else(|| EmbeddedError::Command {
-            command: format!("id {SYSTEM_USER}"),
-            status: "failed".into(),
-            output: "the user does not exist after useradd".into(),
-        })?;
+    let (uid, gid) = lookup_user(SYSTEM_USER).await.ok_or_else(|| EmbeddedError::Command {
+        command: format!("id {SYSTEM_USER}"),
+        status: "failed".into(),
+        output: "the user does not exist after useradd".into(),
+    })?;
     Ok(RunAs::User {
         name: SYSTEM_USER.into(),
         uid,
@@ -924,23 +866,14 @@ async fn lookup_user(name: &str) -> Option<(u32, u32)> {
 async fn user_groups(name: &str, gid: u32) -> Vec<u32> {
     let mut groups: Vec<u32> = id_of(&["-G", name])
         .await
-        .map(|s| {
-            s.split_whitespace()
-                .filter_map(|g| g.parse().ok())
-                .collect()
-        })
+        .map(|s| s.split_whitespace().filter_map(|g| g.parse().ok()).collect())
         .unwrap_or_default();
     groups.push(gid);
     groups
 }
 
 /// Every ancestor of `dir` must grant `uid` the search (x) permission.
-fn check_traversable(
-    dir: &Path,
-    user: &str,
-    uid: u32,
-    groups: &[u32],
-) -> Result<(), EmbeddedError> {
+fn check_traversable(dir: &Path, user: &str, uid: u32, groups: &[u32]) -> Result<(), EmbeddedError> {
     for ancestor in dir.ancestors().skip(1) {
         let md = fs::metadata(ancestor).map_err(io_err(format!("stat {}", ancestor.display())))?;
         if !can_search(md.mode(), md.uid(), md.gid(), uid, groups) {
@@ -1133,8 +1066,7 @@ fn no_binaries() -> EmbeddedError {
 
 /// A port that was free on 127.0.0.1 a moment ago.
 fn free_port() -> Result<u16, EmbeddedError> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .map_err(io_err("find a free port on 127.0.0.1"))?;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(io_err("find a free port on 127.0.0.1"))?;
     let port = listener
         .local_addr()
         .map_err(io_err("find a free port on 127.0.0.1"))?
@@ -1145,10 +1077,7 @@ fn free_port() -> Result<u16, EmbeddedError> {
 async fn wait_for_tcp(port: u16, limit: Duration) -> Result<(), EmbeddedError> {
     let deadline = Instant::now() + limit;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -1191,8 +1120,7 @@ struct Owner {
 
 impl Owner {
     fn alive(&self) -> bool {
-        process_alive(self.pid)
-            && (self.start_time == 0 || process_start_time(self.pid) == Some(self.start_time))
+        process_alive(self.pid) && (self.start_time == 0 || process_start_time(self.pid) == Some(self.start_time))
     }
 }
 
@@ -1251,9 +1179,7 @@ mod tests {
     }
 
     async fn value_in(pg: &EmbeddedPostgres) -> String {
-        let mut c = sqlx::PgConnection::connect(&pg.database_url("postgres"))
-            .await
-            .unwrap();
+        let mut c = sqlx::PgConnection::connect(&pg.database_url("postgres")).await.unwrap();
         let v: String = sqlx::query_scalar("SELECT v FROM kept")
             .fetch_one(&mut c)
             .await
@@ -1273,15 +1199,9 @@ mod tests {
         let pw_path = pg.data_dir().join(PASSWORD_FILE);
         let pw = fs::read_to_string(&pw_path).unwrap().trim().to_owned();
         assert!(pw.len() >= 40);
-        assert_eq!(
-            fs::metadata(&pw_path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&pw_path).unwrap().permissions().mode() & 0o777, 0o600);
         let dbg = format!("{pg:?}");
-        assert!(
-            !dbg.contains(&pw),
-            "Debug must not show the password: {dbg}"
-        );
+        assert!(!dbg.contains(&pw), "Debug must not show the password: {dbg}");
         assert!(dbg.contains("[redacted]"));
         let url = pg.database_url("postgres");
         assert_eq!(
@@ -1290,19 +1210,13 @@ mod tests {
         );
 
         let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query("CREATE TABLE kept (v text)")
-            .execute(&mut c)
-            .await
-            .unwrap();
+        sqlx::query("CREATE TABLE kept (v text)").execute(&mut c).await.unwrap();
         sqlx::query("INSERT INTO kept VALUES ('persisted')")
             .execute(&mut c)
             .await
             .unwrap();
         // Defaults kept (durability), and SCRAM.
-        let fsync: String = sqlx::query_scalar("SHOW fsync")
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
+        let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut c).await.unwrap();
         assert_eq!(fsync, "on");
         let listen: String = sqlx::query_scalar("SHOW listen_addresses")
             .fetch_one(&mut c)
@@ -1340,9 +1254,7 @@ mod tests {
         let tmp = TempDir::new("crash");
         let data = tmp.0.join("pg");
         let mut pg = EmbeddedPostgres::start(&data).await.unwrap();
-        let mut c = sqlx::PgConnection::connect(&pg.database_url("postgres"))
-            .await
-            .unwrap();
+        let mut c = sqlx::PgConnection::connect(&pg.database_url("postgres")).await.unwrap();
         sqlx::query("CREATE TABLE kept AS SELECT 'x'::text AS v")
             .execute(&mut c)
             .await
@@ -1363,10 +1275,7 @@ mod tests {
 
         let mut pg = EmbeddedPostgres::start(&data).await.unwrap();
         assert_eq!(value_in(&pg).await, "x");
-        assert!(!is_postmaster_of(
-            orphan_pid,
-            &fs::canonicalize(&data).unwrap()
-        ));
+        assert!(!is_postmaster_of(orphan_pid, &fs::canonicalize(&data).unwrap()));
 
         // 2. While it runs, a second start on the same folder is refused.
         match EmbeddedPostgres::start(&data).await {
@@ -1399,29 +1308,17 @@ mod tests {
         let tmp = TempDir::new("owner");
         let mut pg = EmbeddedPostgres::start(&tmp.0.join("pg")).await.unwrap();
         let pidfile = pg.data_dir().join("postmaster.pid");
-        let postmaster: u32 = read_trimmed(&pidfile)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let postmaster: u32 = read_trimmed(&pidfile).unwrap().lines().next().unwrap().parse().unwrap();
         // Watch a short-lived stand-in for this process instead of this test process.
         pg.end_watcher();
-        let mut owner = std::process::Command::new("sleep")
-            .arg("0.5")
-            .spawn()
-            .unwrap();
+        let mut owner = std::process::Command::new("sleep").arg("0.5").spawn().unwrap();
         pg.spawn_watcher(owner.id());
         owner.wait().unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         while process_alive(postmaster) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            !process_alive(postmaster),
-            "the watcher did not stop the server"
-        );
+        assert!(!process_alive(postmaster), "the watcher did not stop the server");
         assert!(!pidfile.exists());
         pg.stopped = true; // already stopped, by the watcher
     }
@@ -1434,9 +1331,7 @@ mod tests {
         let pidfile = pg.data_dir().join("postmaster.pid");
         drop(pg);
         assert!(!pidfile.exists());
-        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err());
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
     }
 
     #[tokio::test]
@@ -1489,14 +1384,7 @@ mod tests {
         let dirs = candidate_dirs(None, &root.0);
         let names: Vec<String> = dirs
             .iter()
-            .map(|d| {
-                d.parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned()
-            })
+            .map(|d| d.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["15", "13", "9.6"]);
     }

@@ -15,7 +15,6 @@
 //! uncounted, and a success clears its username.
 
 use axum::http::StatusCode;
-use chrono::Utc;
 use portico_core::idp::LoginInput;
 use portico_store::connections::Connection;
 use portico_store::throttle::{self, Admission, Policy, Ticket};
@@ -49,15 +48,7 @@ pub const CONNECTION_POLICY: Policy = Policy {
 /// The connection-wide throttle key.
 const CONNECTION_KEY: &[u8] = &[];
 
-/// Rows of usernames without a failure for this long are purged (opportunistically).
-const PURGE_AFTER_SECS: f64 = 86_400.0;
-
-fn failure(
-    conn: &Connection,
-    status: StatusCode,
-    code: &'static str,
-    reason: impl Into<String>,
-) -> LoginFailure {
+fn failure(conn: &Connection, status: StatusCode, code: &'static str, reason: impl Into<String>) -> LoginFailure {
     LoginFailure {
         status,
         code,
@@ -75,8 +66,7 @@ pub async fn sign_in(
     username: &str,
     password: SecretString,
 ) -> Result<Completed, ApiError> {
-    let auth_failed =
-        |reason: &str| failure(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
+    let auth_failed = |reason: &str| failure(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
     let pw_len = password.expose_secret().len();
     let refusal = if username.trim().is_empty() || username.len() > MAX_USERNAME {
         Some(auth_failed(
@@ -123,21 +113,7 @@ pub async fn sign_in(
         password,
     };
     let outcome = login::complete(state, ctx, conn, None, input).await;
-    settle(
-        state,
-        conn,
-        &user_key,
-        &tickets,
-        outcome.as_ref().err().map(|f| f.code),
-    )
-    .await;
-    if Utc::now().timestamp_subsec_micros() & 63 == 0 {
-        match throttle::purge(&state.db, PURGE_AFTER_SECS).await {
-            Ok(n) if n > 0 => tracing::debug!(purged = n, "stale LDAP throttle rows purged"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purging LDAP throttle rows failed"),
-        }
-    }
+    settle(state, conn, &user_key, &tickets, outcome.as_ref().err().map(|f| f.code)).await;
     match outcome {
         Ok(done) => Ok(done),
         Err(f) => {
@@ -155,11 +131,7 @@ struct Tickets {
 
 /// Counts the attempt for the username, then for the connection; a locked key refuses it (the
 /// failure to audit and the `Retry-After` seconds) and uncounts what was already counted.
-async fn admit(
-    state: &AppState,
-    conn: &Connection,
-    user_key: &[u8],
-) -> Result<Tickets, (LoginFailure, Option<u64>)> {
+async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<Tickets, (LoginFailure, Option<u64>)> {
     let store_err = |e: portico_store::StoreError| {
         (
             failure(
@@ -184,9 +156,7 @@ async fn admit(
             ));
         }
     };
-    let connection = match throttle::begin(&state.db, &conn.id, CONNECTION_KEY, &CONNECTION_POLICY)
-        .await
-    {
+    let connection = match throttle::begin(&state.db, &conn.id, CONNECTION_KEY, &CONNECTION_POLICY).await {
         Ok(Admission::Allowed(t)) => t,
         Ok(Admission::Locked { retry_after_secs }) => {
             release(state, conn, user_key, &user).await;
@@ -206,13 +176,7 @@ async fn admit(
 
 /// Settles the counted attempts: a wrong password (or unknown user) stays counted; a success
 /// clears the username; anything else (no verdict on the password) is uncounted.
-async fn settle(
-    state: &AppState,
-    conn: &Connection,
-    user_key: &[u8],
-    t: &Tickets,
-    failed_code: Option<&str>,
-) {
+async fn settle(state: &AppState, conn: &Connection, user_key: &[u8], t: &Tickets, failed_code: Option<&str>) {
     match failed_code {
         Some("SSO_AUTH_FAILED") => {
             if t.user.lock_set.is_some() || t.connection.lock_set.is_some() {

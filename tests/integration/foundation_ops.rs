@@ -215,3 +215,16 @@ fn serve_without_a_database_url_runs_on_the_embedded_postgres_and_reuses_it() {
     stop_binary(child);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn log_lines_inside_a_request_carry_its_request_id() {
+    let app = TestApp::start().await;
+    let r = app.http.get(format!("{}/api/auth/sso/callback?state=forged", app.base)).header("x-request-id", "req-span-4242").send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let logs = crate::support::logs::captured();
+    let line = logs.lines().find(|l| l.contains("sso login refused") && l.contains("req-span-4242"));
+    assert!(line.is_some(), "no refused-login log line with the request id");
+    let v: serde_json::Value = serde_json::from_str(line.unwrap()).unwrap();
+    assert_eq!(v["span"]["request_id"], "req-span-4242");
+    assert_eq!(v["fields"]["code"], "INVALID_STATE");
+}

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -164,7 +166,8 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().clone();
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let mut res = next.run(req).await;
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let mut res = next.run(req).instrument(span).await;
 
     let rendered = res.extensions_mut().remove::<RenderedError>();
     // Framework rejections come as bare status codes or `text/plain; charset=utf-8` bodies.

@@ -12,7 +12,7 @@ pub fn init_logging(log: &LogSettings) {
     let filter = EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new(&log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if log.format == "json" {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
     } else {
         builder.try_init()
     };

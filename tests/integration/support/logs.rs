@@ -34,6 +34,8 @@ pub fn install() {
         let buf = Buffer::default();
         let _ = tracing_subscriber::fmt()
             .json()
+            .with_current_span(true)
+            .with_span_list(false)
             .with_env_filter(tracing_subscriber::EnvFilter::new("info,portico_server=debug,portico_oidc=debug,portico_store=debug"))
             .with_writer(buf.clone())
             .try_init();

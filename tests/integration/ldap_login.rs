@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::support::ldap::{
-    self, browser_sign_in, connection_body, create_connection, sdk_sign_in, Private,
-};
+use crate::support::ldap::{self, browser_sign_in, connection_body, create_connection, sdk_sign_in, Private};
 use crate::support::{assert_envelope_error, Owner, Resp, TestApp};
 
 async fn ldap_sessions(app: &TestApp) -> i64 {
@@ -86,19 +84,11 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
         )
         .await;
     assert_eq!(l.status, 200, "{}", l.text);
-    assert!(
-        l.body.get("authorizeUrl").is_some_and(Value::is_null),
-        "{}",
-        l.text
-    );
+    assert!(l.body.get("authorizeUrl").is_some_and(Value::is_null), "{}", l.text);
     assert_eq!(l.body["protocol"], "ldap");
     assert_eq!(l.body["connectionId"], conn_id.as_str());
     let host_port = dir.url.trim_start_matches("ldap://");
-    assert!(
-        !l.text.contains(host_port) && !l.text.contains("ldap://"),
-        "{}",
-        l.text
-    );
+    assert!(!l.text.contains(host_port) && !l.text.contains("ldap://"), "{}", l.text);
     assert_eq!(app.count("login_transactions").await, 0);
 
     // Server to server, with the organization's API key.
@@ -108,10 +98,7 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
     assert_eq!(b["email"], "alice@example.com");
     assert_eq!(b["name"], "Alice Example");
     assert_eq!(b["groups"], json!(["admins", "developers", "users"]));
-    assert_eq!(
-        b["mappedScopes"],
-        json!(["code:write", "sso:admin", "users:write"])
-    );
+    assert_eq!(b["mappedScopes"], json!(["code:write", "sso:admin", "users:write"]));
     assert_eq!(b["provisioned"], true);
     assert_eq!(b["connectionId"], conn_id.as_str());
     assert_eq!(b["developerId"], o.org_id.as_str());
@@ -120,14 +107,12 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
     assert_eq!(sub.len(), 36, "entryUUID subject: {sub}");
     assert!(!r.text.contains("alice-password"));
     let user_id = b["principalId"].as_str().unwrap().to_owned();
-    let role: String = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2",
-    )
-    .bind(&user_id)
-    .bind(&o.org_id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let role: String = sqlx::query_scalar("SELECT role FROM memberships WHERE user_id = $1 AND organization_id = $2")
+        .bind(&user_id)
+        .bind(&o.org_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(role, "engineer", "the connection's defaultRole");
     let (subject, conn): (String, String) =
         sqlx::query_as("SELECT subject, connection_id FROM external_identities WHERE user_id = $1")
@@ -135,16 +120,12 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
             .fetch_one(&app.db)
             .await
             .unwrap();
-    assert_eq!(
-        (subject.as_str(), conn.as_str()),
-        (sub.as_str(), conn_id.as_str())
-    );
-    let (groups, scopes): (Value, Value) = sqlx::query_as(
-        "SELECT to_jsonb(groups), to_jsonb(mapped_scopes) FROM sessions WHERE method = 'ldap'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    assert_eq!((subject.as_str(), conn.as_str()), (sub.as_str(), conn_id.as_str()));
+    let (groups, scopes): (Value, Value) =
+        sqlx::query_as("SELECT to_jsonb(groups), to_jsonb(mapped_scopes) FROM sessions WHERE method = 'ldap'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(groups, json!(["admins", "developers", "users"]));
     assert_eq!(scopes, json!(["code:write", "sso:admin", "users:write"]));
     // The token works as a bearer.
@@ -173,11 +154,7 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find(|c| c.starts_with("portico_session="));
-    assert!(
-        cookie.is_some_and(|c| c.contains("HttpOnly")),
-        "{:?}",
-        r.headers
-    );
+    assert!(cookie.is_some_and(|c| c.contains("HttpOnly")), "{:?}", r.headers);
     assert_eq!(ldap_sessions(&app).await, 2);
     assert_eq!(app.count("external_identities").await, 1);
 
@@ -190,16 +167,20 @@ async fn alice_signs_in_through_both_routes_with_groups_scopes_and_role() {
 
     // The SDK callback is server to server: no key, no login.
     let r = app
-        .call(Method::POST, "/sso/callback/ldap", None, Some(json!({"username": "alice", "password": "alice-password", "connectionId": conn_id, "org": o.org_id})))
+        .call(
+            Method::POST,
+            "/sso/callback/ldap",
+            None,
+            Some(json!({"username": "alice", "password": "alice-password", "connectionId": conn_id, "org": o.org_id})),
+        )
         .await;
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(ldap_sessions(&app).await, 3);
-    let ok: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM audit_events WHERE action = 'sign_in.sso' AND outcome = 'success'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let ok: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'sign_in.sso' AND outcome = 'success'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(ok, 3);
 }
 
@@ -237,26 +218,11 @@ async fn refusals_are_one_generic_error_with_the_precise_reason_audited() {
 
     let reasons = failure_reasons(&app).await;
     assert_eq!(reasons.len(), 6, "{reasons:?}");
-    assert!(
-        reasons.iter().all(|(code, _)| code == "SSO_AUTH_FAILED"),
-        "{reasons:?}"
-    );
+    assert!(reasons.iter().all(|(code, _)| code == "SSO_AUTH_FAILED"), "{reasons:?}");
     let detail = |i: usize| reasons[i].1.clone();
-    assert!(
-        detail(0).contains("wrong password for uid=alice"),
-        "{}",
-        detail(0)
-    );
-    assert!(
-        detail(1).contains("no directory entry matches"),
-        "{}",
-        detail(1)
-    );
-    assert!(
-        detail(2).contains("2 or more directory entries"),
-        "{}",
-        detail(2)
-    );
+    assert!(detail(0).contains("wrong password for uid=alice"), "{}", detail(0));
+    assert!(detail(1).contains("no directory entry matches"), "{}", detail(1));
+    assert!(detail(2).contains("2 or more directory entries"), "{}", detail(2));
     assert!(detail(3).contains("before any bind"), "{}", detail(3));
     for (_, d) in &reasons {
         for secret in ["not-her-password", "whatever", "twin-password"] {
@@ -293,10 +259,7 @@ async fn injection_usernames_sign_nobody_in() {
     let reasons = failure_reasons(&app).await;
     assert_eq!(reasons.len(), 12);
     for (_, d) in &reasons[..10] {
-        assert!(
-            d.contains("no directory entry matches"),
-            "treated literally: {d}"
-        );
+        assert!(d.contains("no directory entry matches"), "treated literally: {d}");
     }
     for (_, d) in &reasons[10..] {
         assert!(d.contains("username empty or over 256 bytes"), "{d}");
@@ -305,9 +268,7 @@ async fn injection_usernames_sign_nobody_in() {
     assert_eq!(app.count("external_identities").await, 0);
     // alice herself is not locked out by any of this.
     assert_eq!(
-        sdk_sign_in(&app, &o, &conn_id, "alice", "alice-password")
-            .await
-            .status,
+        sdk_sign_in(&app, &o, &conn_id, "alice", "alice-password").await.status,
         200
     );
 }
@@ -322,7 +283,10 @@ async fn tls_modes_ldaps_wrong_ca_and_plain_text_rules() {
     let ldaps = create_connection(
         &app,
         &o,
-        connection_body(dir, json!({"name": "LDAPS", "ldapUrl": dir.ldaps_url.clone().unwrap(), "ldapStartTls": false, "domains": []})),
+        connection_body(
+            dir,
+            json!({"name": "LDAPS", "ldapUrl": dir.ldaps_url.clone().unwrap(), "ldapStartTls": false, "domains": []}),
+        ),
     )
     .await;
     let r = sdk_sign_in(&app, &o, &ldaps, "alice", "alice-password").await;
@@ -355,15 +319,20 @@ async fn tls_modes_ldaps_wrong_ca_and_plain_text_rules() {
         assert_eq!(t.status, 200, "{}", t.text);
         assert_eq!(t.body["success"], false, "{}", t.text);
         let (_, d) = failure_reasons(&app).await.pop().unwrap();
-        assert!(
-            d.contains("TLS handshake") && d.contains("certificate"),
-            "{d}"
-        );
+        assert!(d.contains("TLS handshake") && d.contains("certificate"), "{d}");
     }
 
     // Plain ldap:// when TLS is required: refused when the connection is made...
     let r = app
-        .call(Method::POST, "/v1/sso/connections", Some(&o.key), Some(connection_body(dir, json!({"name": "plain", "ldapStartTls": false, "ldapTlsEnabled": false, "domains": []}))))
+        .call(
+            Method::POST,
+            "/v1/sso/connections",
+            Some(&o.key),
+            Some(connection_body(
+                dir,
+                json!({"name": "plain", "ldapStartTls": false, "ldapTlsEnabled": false, "domains": []}),
+            )),
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["code"], "VALIDATION_ERROR");
@@ -387,7 +356,15 @@ async fn tls_modes_ldaps_wrong_ca_and_plain_text_rules() {
     // instead of falling back; only an explicit ldapAllowPlaintext talks to it in clear.
     let plain_dir = Private::start("notls", &[("LDAP_TLS", "0")]).await;
     let d = &plain_dir.dir_info;
-    let id = create_connection(&app, &o, connection_body(d, json!({"name": "notls", "ldapStartTls": null, "ldapCaCertificate": null, "domains": []}))).await;
+    let id = create_connection(
+        &app,
+        &o,
+        connection_body(
+            d,
+            json!({"name": "notls", "ldapStartTls": null, "ldapCaCertificate": null, "domains": []}),
+        ),
+    )
+    .await;
     let r = sdk_sign_in(&app, &o, &id, "alice", "alice-password").await;
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(r.body["code"], "IDP_UNAVAILABLE");
@@ -422,10 +399,7 @@ async fn private_network_targets_are_refused_unless_allowed() {
     let r = sdk_sign_in(&app, &o, &id, "alice", "alice-password").await;
     assert_eq!(r.status, 502, "{}", r.text);
     let (_, reason) = failure_reasons(&app).await.pop().unwrap();
-    assert!(
-        reason.contains("private networks are not allowed"),
-        "{reason}"
-    );
+    assert!(reason.contains("private networks are not allowed"), "{reason}");
     assert_eq!(ldap_sessions(&app).await, 0);
 }
 
@@ -445,10 +419,7 @@ async fn a_stopped_directory_is_reported_within_seconds_and_sign_in_recovers() {
     let down_ms = t.elapsed().as_millis();
     assert_eq!(r.status, 502, "{}", r.text);
     assert_eq!(r.body["code"], "IDP_UNAVAILABLE");
-    assert_eq!(
-        r.body["message"],
-        "the identity provider could not be reached"
-    );
+    assert_eq!(r.body["message"], "the identity provider could not be reached");
     assert!(down_ms < 3000, "answered in {down_ms} ms");
     let (code, reason) = failure_reasons(&app).await.pop().unwrap();
     assert_eq!(code, "IDP_UNAVAILABLE");
@@ -467,12 +438,7 @@ async fn a_stopped_directory_is_reported_within_seconds_and_sign_in_recovers() {
     assert!(test_ms < 3000, "{test_ms} ms");
     // Outages are not counted as failed passwords: several attempts, no lock.
     for _ in 0..6 {
-        assert_eq!(
-            sdk_sign_in(&app, &o, &id, "alice", "alice-password")
-                .await
-                .status,
-            502
-        );
+        assert_eq!(sdk_sign_in(&app, &o, &id, "alice", "alice-password").await.status, 502);
     }
     assert_eq!(ldap_sessions(&app).await, 1);
 
@@ -512,12 +478,7 @@ async fn a_burst_of_wrong_passwords_locks_the_username_for_a_growing_delay() {
     assert!(retry_after(&r) <= 5);
     assert_eq!(ldap_sessions(&app).await, 0);
     // Another username is not affected.
-    assert_eq!(
-        sdk_sign_in(&app, &o, &conn_id, "bob", "bob-password")
-            .await
-            .status,
-        200
-    );
+    assert_eq!(sdk_sign_in(&app, &o, &conn_id, "bob", "bob-password").await.status, 200);
     let (code, reason) = failure_reasons(&app).await.pop().unwrap();
     assert_eq!(code, "RATE_LIMITED");
     assert!(reason.contains("without a bind"), "{reason}");
@@ -530,9 +491,7 @@ async fn a_burst_of_wrong_passwords_locks_the_username_for_a_growing_delay() {
 
     // The delay grows: 5 failures lock for 5 s, the next failure for 10 s.
     for i in 0..4 {
-        assert_sdk_auth_failed(
-            &sdk_sign_in(&app, &o, &conn_id, "alice", &format!("again-{i}")).await,
-        );
+        assert_sdk_auth_failed(&sdk_sign_in(&app, &o, &conn_id, "alice", &format!("again-{i}")).await);
     }
     let first = retry_after(&sdk_sign_in(&app, &o, &conn_id, "alice", "alice-password").await);
     tokio::time::sleep(Duration::from_secs(first) + Duration::from_millis(200)).await;
@@ -569,16 +528,11 @@ async fn password_spraying_across_usernames_locks_the_connection() {
     let other = create_connection(
         &app,
         &o,
-        connection_body(
-            ldap::shared().await,
-            json!({"name": "other", "domains": []}),
-        ),
+        connection_body(ldap::shared().await, json!({"name": "other", "domains": []})),
     )
     .await;
     assert_eq!(
-        sdk_sign_in(&app, &o, &other, "alice", "alice-password")
-            .await
-            .status,
+        sdk_sign_in(&app, &o, &other, "alice", "alice-password").await.status,
         200
     );
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod domains_policy;
 mod foundation;
 mod foundation_auth;
 mod foundation_ops;

@@ -20,12 +20,7 @@ async fn create(app: &TestApp, o: &Owner, idp: &Idp, extra: Value) -> Value {
         body[k] = v.clone();
     }
     let r = app
-        .call(
-            Method::POST,
-            "/v1/sso/connections",
-            Some(&o.key),
-            Some(body),
-        )
+        .call(Method::POST, "/v1/sso/connections", Some(&o.key), Some(body))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
@@ -77,18 +72,14 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
         conn["spEntityId"],
         format!("{}/api/auth/sso/saml/{id}/metadata", app.base)
     );
-    assert_eq!(
-        conn["spAcsUrl"],
-        format!("{}/api/auth/sso/callback", app.base)
-    );
+    assert_eq!(conn["spAcsUrl"], format!("{}/api/auth/sso/callback", app.base));
     assert_eq!(conn["allowIdpInitiated"], Value::Null);
-    let (sealed, cert): (String, String) = sqlx::query_as(
-        "SELECT sp_private_key, config->>'spCertificate' FROM sso_connections WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let (sealed, cert): (String, String) =
+        sqlx::query_as("SELECT sp_private_key, config->>'spCertificate' FROM sso_connections WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert!(sealed.starts_with("v1:") && !sealed.contains("PRIVATE KEY"));
     assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
 
@@ -103,10 +94,8 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.headers["content-type"], "application/samlmetadata+xml");
     assert!(
-        r.text.contains(&format!(
-            "entityID=\"{}/api/auth/sso/saml/{id}/metadata\"",
-            app.base
-        )),
+        r.text
+            .contains(&format!("entityID=\"{}/api/auth/sso/saml/{id}/metadata\"", app.base)),
         "{}",
         r.text
     );
@@ -114,10 +103,7 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
         .text
         .contains(&format!("Location=\"{}/api/auth/sso/callback\"", app.base)));
     assert!(r.text.contains("<ds:X509Certificate>MII"));
-    assert!(
-        !r.text.contains("/acs\""),
-        "no IdP-initiated ACS unless opted in"
-    );
+    assert!(!r.text.contains("/acs\""), "no IdP-initiated ACS unless opted in");
     let r = app
         .http
         .get(format!(
@@ -144,20 +130,12 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
 
     // Refused at creation: metadata without a signing key, a certificate that is not one.
     let md = idp.metadata();
-    let start = md
-        .find("KeyDescriptor")
-        .map(|i| md[..i].rfind('<').unwrap())
-        .unwrap();
+    let start = md.find("KeyDescriptor").map(|i| md[..i].rfind('<').unwrap()).unwrap();
     let close = md.rfind("KeyDescriptor>").unwrap() + "KeyDescriptor>".len();
     let keyless = format!("{}{}", &md[..start], &md[close..]);
     let mut body = json!({"name": "keyless", "protocol": "saml", "metadataXml": keyless});
     let r = app
-        .call(
-            Method::POST,
-            "/v1/sso/connections",
-            Some(&o.key),
-            Some(body.clone()),
-        )
+        .call(Method::POST, "/v1/sso/connections", Some(&o.key), Some(body.clone()))
         .await;
     assert!(r.status == 400 || r.status == 422, "{}", r.text);
     assert!(
@@ -167,12 +145,7 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
     );
     body = json!({"name": "junk", "protocol": "saml", "idpEntityId": idp.entity_id, "idpSsoUrl": format!("{}/sso/redirect", idp.base), "idpCertificate": "not a certificate"});
     let r = app
-        .call(
-            Method::POST,
-            "/v1/sso/connections",
-            Some(&o.key),
-            Some(body),
-        )
+        .call(Method::POST, "/v1/sso/connections", Some(&o.key), Some(body))
         .await;
     assert!(r.status == 400 || r.status == 422, "{}", r.text);
     assert!(r.text.contains("idpCertificate"), "{}", r.text);
@@ -192,21 +165,17 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
 #[tokio::test]
 async fn sp_initiated_browser_login_end_to_end() {
     let idp = saml::idp().await;
-    let app = TestApp::start_with(|s| {
-        s.app.allowed_return_urls = vec!["http://app.example.test/home".into()]
-    })
-    .await;
+    let app = TestApp::start_with(|s| s.app.allowed_return_urls = vec!["http://app.example.test/home".into()]).await;
     let o = app.owner("samlb").await;
-    let conn = create(
-        &app,
-        &o,
-        idp,
-        json!({"groupMappings": {"admins": ["admin:all"]}}),
-    )
-    .await;
+    let conn = create(&app, &o, idp, json!({"groupMappings": {"admins": ["admin:all"]}})).await;
     let t = std::time::Instant::now();
     let b = browser();
-    let form = saml::to_idp_form(&app, &b, "/api/auth/sso/samlb/login?email=alice%40example.com&returnTo=http%3A%2F%2Fapp.example.test%2Fhome").await;
+    let form = saml::to_idp_form(
+        &app,
+        &b,
+        "/api/auth/sso/samlb/login?email=alice%40example.com&returnTo=http%3A%2F%2Fapp.example.test%2Fhome",
+    )
+    .await;
     assert_eq!(form.action, format!("{}/api/auth/sso/callback", app.base));
     assert!(form.relay_state.len() <= 80);
     let r = saml::post(&b, &form.action, &form.saml_response, &form.relay_state).await;
@@ -228,11 +197,10 @@ async fn sp_initiated_browser_login_end_to_end() {
     assert_eq!(me.body["data"]["user"]["name"], "Alice Example");
     assert_eq!(me.body["data"]["authentication"]["method"], "saml");
     assert_eq!(me.body["data"]["authentication"]["mfa"], false);
-    let (subject, cid): (String, String) =
-        sqlx::query_as("SELECT subject, connection_id FROM external_identities")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (subject, cid): (String, String) = sqlx::query_as("SELECT subject, connection_id FROM external_identities")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(subject, "alice@example.com");
     assert_eq!(cid, conn["id"].as_str().unwrap());
     let (groups, scopes): (Vec<String>, Vec<String>) =
@@ -242,36 +210,23 @@ async fn sp_initiated_browser_login_end_to_end() {
             .unwrap();
     assert_eq!(groups, vec!["admins", "users"]);
     assert_eq!(scopes, vec!["admin:all"]);
-    let replay_rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM saml_replay_cache WHERE expires_at > now()")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let replay_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM saml_replay_cache WHERE expires_at > now()")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(replay_rows, 1);
-    let outcome: String =
-        sqlx::query_scalar("SELECT outcome FROM audit_events WHERE action = 'sign_in.sso'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let outcome: String = sqlx::query_scalar("SELECT outcome FROM audit_events WHERE action = 'sign_in.sso'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(outcome, "success");
 
     // The same POST again: the transaction is gone.
     let again = saml::post(&b, &form.action, &form.saml_response, &form.relay_state).await;
     assert_eq!(error_of(&again), "INVALID_STATE");
     // Completed in a browser that did not start the login: refused (login CSRF).
-    let form = saml::to_idp_form(
-        &app,
-        &browser(),
-        "/api/auth/sso/samlb/login?email=alice%40example.com",
-    )
-    .await;
-    let r = saml::post(
-        &browser(),
-        &form.action,
-        &form.saml_response,
-        &form.relay_state,
-    )
-    .await;
+    let form = saml::to_idp_form(&app, &browser(), "/api/auth/sso/samlb/login?email=alice%40example.com").await;
+    let r = saml::post(&browser(), &form.action, &form.saml_response, &form.relay_state).await;
     assert_eq!(error_of(&r), "LOGIN_BINDING_MISMATCH");
     assert_eq!(saml_sessions(&app).await, 1);
 }
@@ -284,10 +239,7 @@ async fn binding_cookie_survives_the_cross_site_post_on_https() {
     create(&app, &o, idp, json!({})).await;
     let r = app
         .http
-        .get(format!(
-            "{}/api/auth/sso/samlc/login?email=a%40example.com",
-            app.base
-        ))
+        .get(format!("{}/api/auth/sso/samlc/login?email=a%40example.com", app.base))
         .send()
         .await
         .unwrap();
@@ -296,16 +248,12 @@ async fn binding_cookie_survives_the_cross_site_post_on_https() {
         c.contains("SameSite=Lax") && !c.contains("Secure"),
         "plain http keeps Lax: {c}"
     );
-    let app =
-        TestApp::start_with(|s| s.server.public_url = "https://sso.example.test".into()).await;
+    let app = TestApp::start_with(|s| s.server.public_url = "https://sso.example.test".into()).await;
     let o = app.owner("samlh").await;
     create(&app, &o, idp, json!({})).await;
     let r = app
         .http
-        .get(format!(
-            "{}/api/auth/sso/samlh/login?email=a%40example.com",
-            app.base
-        ))
+        .get(format!("{}/api/auth/sso/samlh/login?email=a%40example.com", app.base))
         .send()
         .await
         .unwrap();
@@ -333,24 +281,14 @@ async fn sdk_callback_returns_the_callback_result() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["protocol"], "saml");
-    let form = saml::idp_form(
-        &reqwest::Client::new(),
-        r.body["authorizeUrl"].as_str().unwrap(),
-    )
-    .await;
+    let form = saml::idp_form(&reqwest::Client::new(), r.body["authorizeUrl"].as_str().unwrap()).await;
     assert_eq!(
         form.action,
         format!("{}/api/auth/sso/callback", app.base),
         "the SDK ACS is spAcsUrl"
     );
     // An SDK transaction presented at the browser ACS is refused (and consumed).
-    let r = saml::post(
-        &browser(),
-        &form.action,
-        &form.saml_response,
-        &form.relay_state,
-    )
-    .await;
+    let r = saml::post(&browser(), &form.action, &form.saml_response, &form.relay_state).await;
     assert_eq!(error_of(&r), "LOGIN_MODE_MISMATCH");
     let r = app
         .call(
@@ -360,19 +298,10 @@ async fn sdk_callback_returns_the_callback_result() {
             None,
         )
         .await;
-    let form = saml::idp_form(
-        &reqwest::Client::new(),
-        r.body["authorizeUrl"].as_str().unwrap(),
-    )
-    .await;
+    let form = saml::idp_form(&reqwest::Client::new(), r.body["authorizeUrl"].as_str().unwrap()).await;
     let body2 = json!({"SAMLResponse": form.saml_response, "RelayState": form.relay_state});
     let r = app
-        .call(
-            Method::POST,
-            "/sso/callback/saml",
-            Some(&o.key),
-            Some(body2.clone()),
-        )
+        .call(Method::POST, "/sso/callback/saml", Some(&o.key), Some(body2.clone()))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["email"], "alice@example.com");
@@ -395,12 +324,7 @@ async fn sdk_callback_returns_the_callback_result() {
     assert_eq!(me.body["data"]["authentication"]["method"], "saml");
     // Replayed: the transaction is single use.
     let r = app
-        .call(
-            Method::POST,
-            "/sso/callback/saml",
-            Some(&o.key),
-            Some(body2),
-        )
+        .call(Method::POST, "/sso/callback/saml", Some(&o.key), Some(body2))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["code"], "INVALID_STATE");
@@ -421,20 +345,9 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
     assert_eq!(error_of(&r), "IDP_INITIATED_DISABLED");
     // Unsolicited at the shared callback: there is no transaction to route it.
     let shared = idp
-        .fixture(
-            "valid",
-            None,
-            sp,
-            &format!("{}/api/auth/sso/callback", app.base),
-        )
+        .fixture("valid", None, sp, &format!("{}/api/auth/sso/callback", app.base))
         .await;
-    let r = saml::post(
-        &browser(),
-        &format!("{}/api/auth/sso/callback", app.base),
-        &shared,
-        "",
-    )
-    .await;
+    let r = saml::post(&browser(), &format!("{}/api/auth/sso/callback", app.base), &shared, "").await;
     assert_eq!(error_of(&r), "INVALID_STATE");
     assert_eq!(saml_sessions(&app).await, 0);
 
@@ -476,11 +389,7 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
         json!({"name": "Other", "domains": ["other.example"], "allowIdpInitiated": true}),
     )
     .await;
-    let other_acs = format!(
-        "{}/api/auth/sso/saml/{}/acs",
-        app.base,
-        other["id"].as_str().unwrap()
-    );
+    let other_acs = format!("{}/api/auth/sso/saml/{}/acs", app.base, other["id"].as_str().unwrap());
     let fresh = idp.fixture("valid", None, sp, &acs).await;
     let r = saml::post(&browser(), &other_acs, &fresh, "").await;
     assert_eq!(error_of(&r), "INVALID_ASSERTION");
@@ -489,25 +398,17 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
     assert!(
         details
             .iter()
-            .any(|(c, d)| c == "INVALID_ASSERTION" && d.contains("audience:")
-                || d.contains("destination:")),
+            .any(|(c, d)| c == "INVALID_ASSERTION" && d.contains("audience:") || d.contains("destination:")),
         "{details:?}"
     );
-    assert!(
-        details.iter().any(|(c, _)| c == "ASSERTION_REPLAYED"),
-        "{details:?}"
-    );
+    assert!(details.iter().any(|(c, _)| c == "ASSERTION_REPLAYED"), "{details:?}");
 }
 
 /// A change made to a valid response XML (given the SP entity ID) before it is signed again.
 type Edit = fn(&str, &str) -> String;
 
 /// One attack: a fresh browser login whose IdP answer is replaced by `make(request_id)`.
-async fn attack(
-    app: &TestApp,
-    slug: &str,
-    saml_response: impl AsyncFnOnce(String) -> String,
-) -> Resp {
+async fn attack(app: &TestApp, slug: &str, saml_response: impl AsyncFnOnce(String) -> String) -> Resp {
     let b = browser();
     let form = saml::to_idp_form(
         app,
@@ -549,10 +450,7 @@ async fn attack_corpus_is_refused_without_a_session() {
         ("xsw_wrap", "wrapping:"),
     ];
     for (kind, reason) in kinds {
-        let r = attack(&app, "samla", async |id| {
-            idp.fixture(kind, Some(&id), &sp, &acs).await
-        })
-        .await;
+        let r = attack(&app, "samla", async |id| idp.fixture(kind, Some(&id), &sp, &acs).await).await;
         assert_eq!(error_of(&r), "INVALID_ASSERTION", "{kind}");
         assert!(session_cookie(&r).is_none(), "{kind}");
         let details = failure_details(&app).await;
@@ -565,29 +463,21 @@ async fn attack_corpus_is_refused_without_a_session() {
     }
     // Validly signed crafted attacks.
     let crafted: [(&str, &str, Edit); 4] = [
-        (
-            "comment-truncated NameID",
-            "format: XML comments",
-            |x, _| {
-                x.replace(
-                    ">alice@example.com</ns1:NameID>",
-                    ">alice@example.com.evil.com</ns1:NameID>",
-                )
-            },
-        ),
+        ("comment-truncated NameID", "format: XML comments", |x, _| {
+            x.replace(
+                ">alice@example.com</ns1:NameID>",
+                ">alice@example.com.evil.com</ns1:NameID>",
+            )
+        }),
         ("failure status with an assertion", "status:", |x, _| {
             x.replace("status:Success", "status:Responder")
         }),
-        (
-            "audience that starts with the SP's",
-            "audience:",
-            |x, sp| {
-                x.replace(
-                    &format!(">{sp}</ns1:Audience>"),
-                    &format!(">{sp}.evil.example</ns1:Audience>"),
-                )
-            },
-        ),
+        ("audience that starts with the SP's", "audience:", |x, sp| {
+            x.replace(
+                &format!(">{sp}</ns1:Audience>"),
+                &format!(">{sp}.evil.example</ns1:Audience>"),
+            )
+        }),
         ("wrong Recipient", "recipient:", |x, _| {
             let at = x.find("Recipient=\"").unwrap() + "Recipient=\"".len();
             let end = at + x[at..].find('"').unwrap();
@@ -599,10 +489,7 @@ async fn attack_corpus_is_refused_without_a_session() {
             let valid = xml_of(&idp.fixture("valid", Some(&id), &sp, &acs).await);
             let mut signed = idp.resign(&edit(&valid, &sp)).await;
             if name.starts_with("comment") {
-                signed = signed.replace(
-                    ">alice@example.com.evil.com<",
-                    ">alice@example.com<!---->.evil.com<",
-                );
+                signed = signed.replace(">alice@example.com.evil.com<", ">alice@example.com<!---->.evil.com<");
             }
             b64(&signed)
         })
@@ -619,62 +506,39 @@ async fn attack_corpus_is_refused_without_a_session() {
     // DOCTYPE / entity expansion, oversized SAMLResponse, a response for another SP.
     let r = attack(&app, "samla", async |id| {
         let valid = xml_of(&idp.fixture("valid", Some(&id), &sp, &acs).await);
-        b64(&valid.replacen("<?xml version=\"1.0\"?>", "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>", 1))
+        b64(&valid.replacen(
+            "<?xml version=\"1.0\"?>",
+            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">]>",
+            1,
+        ))
     })
     .await;
     assert_eq!(error_of(&r), "INVALID_ASSERTION");
-    assert!(failure_details(&app)
-        .await
-        .last()
-        .unwrap()
-        .1
-        .contains("dtd:"));
+    assert!(failure_details(&app).await.last().unwrap().1.contains("dtd:"));
     let r = attack(&app, "samla", async |_| "PHg+".repeat(160 * 1024)).await;
     assert_eq!(error_of(&r), "INVALID_ASSERTION");
-    assert!(failure_details(&app)
-        .await
-        .last()
-        .unwrap()
-        .1
-        .contains("size:"));
+    assert!(failure_details(&app).await.last().unwrap().1.contains("size:"));
     let r = attack(&app, "samla", async |id| {
         idp.fixture("valid", Some(&id), "http://127.0.0.1:9/other-sp", &acs)
             .await
     })
     .await;
     assert_eq!(error_of(&r), "INVALID_ASSERTION");
-    assert!(failure_details(&app)
-        .await
-        .last()
-        .unwrap()
-        .1
-        .contains("audience:"));
+    assert!(failure_details(&app).await.last().unwrap().1.contains("audience:"));
     cases += 3;
     // A 1 MiB+ body never reaches the handler: 413, no 5xx, no session.
     let b = browser();
-    let form = saml::to_idp_form(
-        &app,
-        &b,
-        "/api/auth/sso/samla/login?email=alice%40example.com",
-    )
-    .await;
-    let r = saml::post(
-        &b,
-        &form.action,
-        &"A".repeat(1100 * 1024),
-        &form.relay_state,
-    )
-    .await;
+    let form = saml::to_idp_form(&app, &b, "/api/auth/sso/samla/login?email=alice%40example.com").await;
+    let r = saml::post(&b, &form.action, &"A".repeat(1100 * 1024), &form.relay_state).await;
     assert_eq!(r.status, 413, "{}", r.text);
     cases += 1;
     eprintln!("attack corpus: {cases} cases in {:?}", t.elapsed());
     assert_eq!(saml_sessions(&app).await, 0);
     assert_eq!(app.count("external_identities").await, 0);
     assert_eq!(app.count("users").await, 1, "only the owner");
-    let five_xx: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE reason = 'INTERNAL_ERROR'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let five_xx: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE reason = 'INTERNAL_ERROR'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(five_xx, 0);
 }

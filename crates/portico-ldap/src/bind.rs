@@ -50,8 +50,17 @@ pub(crate) async fn service(r: &Resolved, ldap: &mut Ldap) -> Result<(), Fail> {
     .await?;
     match res.rc {
         0 => Ok(()),
-        51 | 52 => Err(IdpError::Unavailable(format!("directory busy or unavailable on service bind (rc={}{})", res.rc, diag(&res.text))).into()),
-        rc => Err(IdpError::Config(format!("the service account bind was refused (rc={rc}{}): check ldapBindDn and ldapBindPassword", diag(&res.text))).into()),
+        51 | 52 => Err(IdpError::Unavailable(format!(
+            "directory busy or unavailable on service bind (rc={}{})",
+            res.rc,
+            diag(&res.text)
+        ))
+        .into()),
+        rc => Err(IdpError::Config(format!(
+            "the service account bind was refused (rc={rc}{}): check ldapBindDn and ldapBindPassword",
+            diag(&res.text)
+        ))
+        .into()),
     }
 }
 
@@ -59,12 +68,7 @@ pub(crate) async fn service(r: &Resolved, ldap: &mut Ldap) -> Result<(), Fail> {
 /// bind and (when it supports Who Am I?) does not report the connection as anonymous.
 pub(crate) async fn user(r: &Resolved, dn: &str, password: &SecretString) -> Result<(), IdpError> {
     let mut ldap = connect::open(r).await?;
-    let res = timed(
-        r,
-        "user bind",
-        ldap.simple_bind(dn, password.expose_secret()),
-    )
-    .await?;
+    let res = timed(r, "user bind", ldap.simple_bind(dn, password.expose_secret())).await?;
     match res.rc {
         0 => {}
         49 => {

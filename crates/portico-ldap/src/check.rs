@@ -31,10 +31,7 @@ pub(crate) async fn run(r: &Resolved) -> CheckReport {
         step,
         true,
         match r.transport {
-            Transport::Plain => format!(
-                "connected to {} in plain text (ldapAllowPlaintext)",
-                r.target()
-            ),
+            Transport::Plain => format!("connected to {} in plain text (ldapAllowPlaintext)", r.target()),
             t => format!(
                 "TLS handshake with {} ({}) verified against {trust} in {} ms",
                 r.target(),
@@ -44,11 +41,7 @@ pub(crate) async fn run(r: &Resolved) -> CheckReport {
         },
     );
     if let Err(e) = bind::service(r, &mut ldap).await {
-        report.push(
-            "bind",
-            false,
-            portico_core::idp::IdpError::from(e).to_string(),
-        );
+        report.push("bind", false, portico_core::idp::IdpError::from(e).to_string());
         return report;
     }
     report.push("bind", true, format!("bound as {}", r.settings.bind_dn));
@@ -64,11 +57,7 @@ pub(crate) async fn run(r: &Resolved) -> CheckReport {
                 return report;
             }
             Err(e) => {
-                report.push(
-                    name,
-                    false,
-                    portico_core::idp::IdpError::from(e).to_string(),
-                );
+                report.push(name, false, portico_core::idp::IdpError::from(e).to_string());
                 return report;
             }
         }

@@ -98,15 +98,13 @@ async fn open_inner(r: &Resolved) -> Result<Ldap, IdpError> {
     let allowed: Vec<SocketAddr> = resolve(r)
         .await?
         .into_iter()
-        .filter(
-            |a| match r.settings.address_guard.and_then(|guard| guard(a.ip())) {
-                Some(why) => {
-                    refused = Some((a.ip(), why));
-                    false
-                }
-                None => true,
-            },
-        )
+        .filter(|a| match r.settings.address_guard.and_then(|guard| guard(a.ip())) {
+            Some(why) => {
+                refused = Some((a.ip(), why));
+                false
+            }
+            None => true,
+        })
         .collect();
     if allowed.is_empty() {
         return Err(IdpError::Unavailable(match refused {
@@ -138,11 +136,7 @@ async fn open_inner(r: &Resolved) -> Result<Ldap, IdpError> {
         (Transport::Ldaps, Some(tls)) => cs = cs.set_config(tls.clone()),
         (Transport::StartTls, Some(tls)) => cs = cs.set_config(tls.clone()).set_starttls(true),
         (Transport::Plain, _) => {}
-        (_, None) => {
-            return Err(IdpError::Config(
-                "TLS transport without a TLS configuration".into(),
-            ))
-        }
+        (_, None) => return Err(IdpError::Config("TLS transport without a TLS configuration".into())),
     }
     let (conn, ldap) = LdapConnAsync::with_settings(cs, &r.base_url)
         .await
@@ -164,10 +158,7 @@ fn setup_error(r: &Resolved, e: LdapError) -> IdpError {
             result.rc, result.text
         ),
         (Transport::StartTls | Transport::Ldaps, e) => {
-            format!(
-                "TLS handshake with {target} failed ({}): {e}",
-                r.transport.as_str()
-            )
+            format!("TLS handshake with {target} failed ({}): {e}", r.transport.as_str())
         }
         (Transport::Plain, e) => format!("LDAP connection to {target} failed: {e}"),
     })

@@ -15,10 +15,7 @@ pub struct Entry {
 impl Entry {
     /// An entry from parts (tests and decoding).
     pub fn new(dn: impl Into<String>, attrs: Vec<(String, Vec<Vec<u8>>)>) -> Self {
-        Self {
-            dn: dn.into(),
-            attrs,
-        }
+        Self { dn: dn.into(), attrs }
     }
 
     /// Decodes a SearchResultEntry (`[APPLICATION 4] { objectName, attributes }`); `None` when it is

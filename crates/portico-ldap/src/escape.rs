@@ -45,9 +45,7 @@ pub fn render(template: &str, username: &str, dn: Option<&str>) -> Result<String
             out.push_str(&filter_value(username));
             rest = after;
         } else if let Some(after) = tail.strip_prefix(DN) {
-            let dn = dn.ok_or_else(|| {
-                IdpError::Config("{{dn}} is only available in ldapGroupSearchFilter".into())
-            })?;
+            let dn = dn.ok_or_else(|| IdpError::Config("{{dn}} is only available in ldapGroupSearchFilter".into()))?;
             out.push_str(&filter_value(dn));
             rest = after;
         } else {
@@ -72,18 +70,14 @@ fn truncate(s: &str, n: usize) -> &str {
 /// `needs_username`, and a valid filter once expanded.
 pub fn check_template(field: &str, template: &str, needs_username: bool) -> Result<(), IdpError> {
     if template.is_empty() || template.len() > 1024 {
-        return Err(IdpError::Config(format!(
-            "{field} must be 1-1024 characters"
-        )));
+        return Err(IdpError::Config(format!("{field} must be 1-1024 characters")));
     }
     if needs_username && !template.contains(USERNAME) {
         return Err(IdpError::Config(format!("{field} must contain {USERNAME}")));
     }
     let sample = render(template, "sample", Some("cn=sample,dc=example,dc=com"))?;
     if ldap3::parse_filter(&sample).is_err() {
-        return Err(IdpError::Config(format!(
-            "{field} is not a valid LDAP filter"
-        )));
+        return Err(IdpError::Config(format!("{field} is not a valid LDAP filter")));
     }
     Ok(())
 }
@@ -109,10 +103,7 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_and_escapes_controls_and_non_ascii() {
-        assert_eq!(
-            filter_value("alice.smith@example.com"),
-            "alice.smith@example.com"
-        );
+        assert_eq!(filter_value("alice.smith@example.com"), "alice.smith@example.com");
         assert_eq!(filter_value("John Doe"), "John Doe");
         assert_eq!(filter_value("a\nb\tc\x7f"), "a\\0ab\\09c\\7f");
         assert_eq!(filter_value("é"), "\\c3\\a9");
@@ -151,10 +142,7 @@ mod tests {
 
     #[test]
     fn renders_templates_in_one_pass() {
-        assert_eq!(
-            render("(uid={{username}})", "alice", None).unwrap(),
-            "(uid=alice)"
-        );
+        assert_eq!(render("(uid={{username}})", "alice", None).unwrap(), "(uid=alice)");
         assert_eq!(
             render("(|(uid={{username}})(mail={{username}}))", "a*", None).unwrap(),
             "(|(uid=a\\2a)(mail=a\\2a))"
@@ -165,12 +153,7 @@ mod tests {
             "(uid={{dn}})"
         );
         assert_eq!(
-            render(
-                "(&(member={{dn}})(cn={{username}}))",
-                "bob",
-                Some("uid=a(1),dc=x")
-            )
-            .unwrap(),
+            render("(&(member={{dn}})(cn={{username}}))", "bob", Some("uid=a(1),dc=x")).unwrap(),
             "(&(member=uid=a\\281\\29,dc=x)(cn=bob))"
         );
         assert!(render("(member={{dn}})", "bob", None).is_err());

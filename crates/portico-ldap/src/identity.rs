@@ -58,15 +58,9 @@ mod tests {
 
     #[test]
     fn subjects_prefer_immutable_ids() {
-        let uuid = Entry::new(
-            "uid=a,dc=x",
-            vec![("entryUUID".into(), vec![b"8D61-AB".to_vec()])],
-        );
+        let uuid = Entry::new("uid=a,dc=x", vec![("entryUUID".into(), vec![b"8D61-AB".to_vec()])]);
         assert_eq!(subject(&uuid), "8d61-ab");
-        let guid = Entry::new(
-            "CN=A,DC=x",
-            vec![("objectGUID".into(), vec![(0u8..16).collect()])],
-        );
+        let guid = Entry::new("CN=A,DC=x", vec![("objectGUID".into(), vec![(0u8..16).collect()])]);
         assert_eq!(subject(&guid), "03020100-0504-0706-0809-0a0b0c0d0e0f");
         let dn = Entry::new("uid=a,dc=x", vec![]);
         assert_eq!(subject(&dn), "uid=a,dc=x");

@@ -36,15 +36,15 @@ use std::sync::Arc;
 
 use ldap3::Ldap;
 use portico_core::idp::{
-    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext,
-    LoginInput, LoginStart, Protocol,
+    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput, LoginStart,
+    Protocol,
 };
 
 pub use bind::check_credentials;
 pub use pool::LdapPool;
 pub use settings::{
-    throttle_key, AddressGuard, LdapSettings, Transport, DEFAULT_GROUP_ATTRIBUTE,
-    DEFAULT_GROUP_SEARCH_FILTER, DEFAULT_SEARCH_FILTER, MAX_PASSWORD, MAX_USERNAME,
+    throttle_key, AddressGuard, LdapSettings, Transport, DEFAULT_GROUP_ATTRIBUTE, DEFAULT_GROUP_SEARCH_FILTER,
+    DEFAULT_SEARCH_FILTER, MAX_PASSWORD, MAX_USERNAME,
 };
 pub use tls::check_ca_certificate;
 
@@ -100,6 +100,7 @@ impl LdapProvider {
                 }
                 Err(Fail::Broken(b)) if reused => {
                     tracing::debug!(reason = %b.0, "pooled LDAP connection was broken; retrying on a new one");
+                    self.pool.discard(&self.r.pool_key);
                     last = Some(b);
                 }
                 Err(Fail::Broken(b)) => return Err(b.into()),
@@ -115,12 +116,10 @@ impl LdapProvider {
     }
 
     /// Verifies `username`/`password` and returns the directory identity.
-    async fn sign_in(
-        &self,
-        username: &str,
-        password: &secrecy::SecretString,
-    ) -> Result<ExternalIdentity, IdpError> {
+    async fn sign_in(&self, username: &str, password: &secrecy::SecretString) -> Result<ExternalIdentity, IdpError> {
         check_credentials(username, password)?;
+        // Directories ignore surrounding spaces in usernames; the throttle key does too.
+        let username = username.trim();
         let r = &*self.r;
         let filter = escape::render(&r.settings.search_filter, username, None)?;
         let lookup = self
@@ -155,7 +154,7 @@ impl LdapProvider {
             let member_uid = entry
                 .first("uid")
                 .or_else(|| entry.first("sAMAccountName"))
-                .unwrap_or_else(|| username.trim().to_owned());
+                .unwrap_or_else(|| username.to_owned());
             let (dn, uid) = (&entry.dn, &member_uid);
             let found = self
                 .on_service(|mut l| async move { groups::search(r, &mut l, base, dn, uid).await })
@@ -176,15 +175,9 @@ impl IdentityProvider for LdapProvider {
         Ok(LoginStart::CollectCredentials)
     }
 
-    async fn complete_login(
-        &self,
-        _ctx: &CompleteContext,
-        input: LoginInput,
-    ) -> Result<ExternalIdentity, IdpError> {
+    async fn complete_login(&self, _ctx: &CompleteContext, input: LoginInput) -> Result<ExternalIdentity, IdpError> {
         match input {
-            LoginInput::Credentials { username, password } => {
-                self.sign_in(&username, &password).await
-            }
+            LoginInput::Credentials { username, password } => self.sign_in(&username, &password).await,
             _ => Err(IdpError::Unsupported(
                 "an LDAP connection takes a username and a password".into(),
             )),

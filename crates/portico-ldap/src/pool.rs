@@ -36,9 +36,7 @@ pub struct LdapPool {
 
 impl std::fmt::Debug for LdapPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LdapPool")
-            .field("idle", &self.idle_count())
-            .finish()
+        f.debug_struct("LdapPool").field("idle", &self.idle_count()).finish()
     }
 }
 
@@ -50,9 +48,7 @@ impl LdapPool {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], Slots>> {
         // A panic while holding the lock leaves only connections behind: keep using the map.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Takes an idle, still open connection for `key`.
@@ -87,6 +83,14 @@ impl LdapPool {
                 ldap,
                 since: Instant::now(),
             });
+        }
+    }
+
+    /// Drops every idle connection of `key` (one of them turned out broken: the others, opened
+    /// to the same server, are likely stale too).
+    pub(crate) fn discard(&self, key: &[u8; 32]) {
+        if let Some(slots) = self.lock().get_mut(key) {
+            slots.idle.clear();
         }
     }
 

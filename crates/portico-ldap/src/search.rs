@@ -53,12 +53,8 @@ pub(crate) async fn find_user(r: &Resolved, ldap: &mut Ldap, filter: &str) -> Re
     let res = timed(
         r,
         "user search",
-        ldap.with_search_options(opts).search(
-            &r.settings.search_base,
-            Scope::Subtree,
-            filter,
-            attrs,
-        ),
+        ldap.with_search_options(opts)
+            .search(&r.settings.search_base, Scope::Subtree, filter, attrs),
     )
     .await?;
     let (entries, result) = (res.0, res.1);
@@ -100,11 +96,7 @@ pub(crate) async fn find_user(r: &Resolved, ldap: &mut Ldap, filter: &str) -> Re
 }
 
 /// True when `base` exists (a base-scope search sees it).
-pub(crate) async fn base_exists(
-    r: &Resolved,
-    ldap: &mut Ldap,
-    base: &str,
-) -> Result<Result<(), String>, Fail> {
+pub(crate) async fn base_exists(r: &Resolved, ldap: &mut Ldap, base: &str) -> Result<Result<(), String>, Fail> {
     let opts = SearchOptions::new().sizelimit(1).timelimit(time_limit(r));
     let res = timed(
         r,
@@ -118,9 +110,6 @@ pub(crate) async fn base_exists(
         (0, _) | (32, _) => Err(format!(
             "{base:?} does not exist or is not visible to the service account"
         )),
-        (rc, _) => Err(format!(
-            "searching {base:?} failed (rc={rc}{})",
-            diag(&res.1.text)
-        )),
+        (rc, _) => Err(format!("searching {base:?} failed (rc={rc}{})", diag(&res.1.text))),
     })
 }

@@ -113,15 +113,20 @@ impl Transport {
         allow_plaintext: bool,
     ) -> Result<Self, IdpError> {
         match scheme {
-            "ldaps" if start_tls => Err(IdpError::Config("ldapStartTls applies to ldap:// URLs; ldaps:// is already TLS".into())),
+            "ldaps" if start_tls => Err(IdpError::Config(
+                "ldapStartTls applies to ldap:// URLs; ldaps:// is already TLS".into(),
+            )),
             "ldaps" => Ok(Self::Ldaps),
             "ldap" if start_tls || tls_enabled == Some(true) => Ok(Self::StartTls),
             "ldap" if allow_plaintext => Ok(Self::Plain),
             "ldap" if tls_enabled == Some(false) => Err(IdpError::Config(
-                "plain ldap:// without TLS is refused: use ldaps://, enable ldapStartTls, or set ldapAllowPlaintext".into(),
+                "plain ldap:// without TLS is refused: use ldaps://, enable ldapStartTls, or set ldapAllowPlaintext"
+                    .into(),
             )),
             "ldap" => Ok(Self::StartTls),
-            other => Err(IdpError::Config(format!("unsupported URL scheme {other:?}: use ldaps:// or ldap://"))),
+            other => Err(IdpError::Config(format!(
+                "unsupported URL scheme {other:?}: use ldaps:// or ldap://"
+            ))),
         }
     }
 
@@ -156,12 +161,10 @@ pub const MAX_PASSWORD: usize = 1024;
 
 impl Resolved {
     pub(crate) fn new(settings: LdapSettings) -> Result<Self, IdpError> {
-        let url = Url::parse(settings.url.trim())
-            .map_err(|e| IdpError::Config(format!("ldapUrl is not a URL: {e}")))?;
+        let url =
+            Url::parse(settings.url.trim()).map_err(|e| IdpError::Config(format!("ldapUrl is not a URL: {e}")))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(IdpError::Config(
-                "ldapUrl must not carry credentials".into(),
-            ));
+            return Err(IdpError::Config("ldapUrl must not carry credentials".into()));
         }
         let transport = Transport::decide(
             url.scheme(),
@@ -176,11 +179,9 @@ impl Resolved {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let port = url.port().unwrap_or(if transport == Transport::Ldaps {
-            636
-        } else {
-            389
-        });
+        let port = url
+            .port()
+            .unwrap_or(if transport == Transport::Ldaps { 636 } else { 389 });
         let shown_host = if host.contains(':') {
             format!("[{host}]")
         } else {
@@ -198,16 +199,11 @@ impl Resolved {
         if settings.bind_password.expose_secret().is_empty() {
             // An empty password would make the "service bind" an unauthenticated bind.
             return Err(IdpError::Config(
-                "ldapBindPassword is required (an empty password is an unauthenticated bind)"
-                    .into(),
+                "ldapBindPassword is required (an empty password is an unauthenticated bind)".into(),
             ));
         }
         escape::check_template("ldapSearchFilter", &settings.search_filter, true)?;
-        escape::check_template(
-            "ldapGroupSearchFilter",
-            &settings.group_search_filter,
-            false,
-        )?;
+        escape::check_template("ldapGroupSearchFilter", &settings.group_search_filter, false)?;
         if !settings
             .group_attribute
             .bytes()
@@ -221,9 +217,7 @@ impl Resolved {
         }
         let tls = match transport {
             Transport::Plain => None,
-            Transport::Ldaps | Transport::StartTls => {
-                Some(tls::client_config(settings.ca_certificate_pem.as_deref())?)
-            }
+            Transport::Ldaps | Transport::StartTls => Some(tls::client_config(settings.ca_certificate_pem.as_deref())?),
         };
         let pool_key = fingerprint(&settings, &base_url, transport);
         Ok(Self {
@@ -258,11 +252,7 @@ fn fingerprint(s: &LdapSettings, base_url: &str, transport: Transport) -> [u8; 3
         s.ca_certificate_pem.as_deref().unwrap_or(""),
         &s.bind_dn,
         s.bind_password.expose_secret(),
-        if s.address_guard.is_some() {
-            "guarded"
-        } else {
-            "open"
-        },
+        if s.address_guard.is_some() { "guarded" } else { "open" },
     ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
@@ -300,23 +290,11 @@ mod tests {
     #[test]
     fn transport_rules() {
         use Transport::*;
-        assert_eq!(
-            Transport::decide("ldaps", false, None, false).unwrap(),
-            Ldaps
-        );
-        assert_eq!(
-            Transport::decide("ldaps", false, Some(false), true).unwrap(),
-            Ldaps
-        );
+        assert_eq!(Transport::decide("ldaps", false, None, false).unwrap(), Ldaps);
+        assert_eq!(Transport::decide("ldaps", false, Some(false), true).unwrap(), Ldaps);
         assert!(Transport::decide("ldaps", true, None, false).is_err());
-        assert_eq!(
-            Transport::decide("ldap", true, None, false).unwrap(),
-            StartTls
-        );
-        assert_eq!(
-            Transport::decide("ldap", false, Some(true), false).unwrap(),
-            StartTls
-        );
+        assert_eq!(Transport::decide("ldap", true, None, false).unwrap(), StartTls);
+        assert_eq!(Transport::decide("ldap", false, Some(true), false).unwrap(), StartTls);
         assert_eq!(
             Transport::decide("ldap", false, None, false).unwrap(),
             StartTls,
@@ -327,15 +305,9 @@ mod tests {
             StartTls,
             "allowing plain text never downgrades"
         );
-        assert_eq!(
-            Transport::decide("ldap", false, Some(true), true).unwrap(),
-            StartTls
-        );
+        assert_eq!(Transport::decide("ldap", false, Some(true), true).unwrap(), StartTls);
         assert_eq!(Transport::decide("ldap", false, None, true).unwrap(), Plain);
-        assert_eq!(
-            Transport::decide("ldap", false, Some(false), true).unwrap(),
-            Plain
-        );
+        assert_eq!(Transport::decide("ldap", false, Some(false), true).unwrap(), Plain);
         assert!(matches!(
             Transport::decide("ldap", false, Some(false), false),
             Err(IdpError::Config(_))
@@ -371,8 +343,7 @@ mod tests {
         bad.group_attribute = "memberOf)(x".into();
         assert!(Resolved::new(bad).is_err());
         let mut bad = s("ldaps://dir");
-        bad.ca_certificate_pem =
-            Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".into());
+        bad.ca_certificate_pem = Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".into());
         assert!(Resolved::new(bad).is_err());
         let mut bad = s("ldaps://dir");
         bad.ca_certificate_pem = Some("hello".into());

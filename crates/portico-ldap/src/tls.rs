@@ -21,13 +21,10 @@ pub fn parse_ca(pem: &str) -> Result<RootCertStore, IdpError> {
     }
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert =
-            cert.map_err(|e| IdpError::Config(format!("ldapCaCertificate is not valid PEM: {e}")))?;
-        roots.add(cert).map_err(|e| {
-            IdpError::Config(format!(
-                "ldapCaCertificate holds an unusable certificate: {e}"
-            ))
-        })?;
+        let cert = cert.map_err(|e| IdpError::Config(format!("ldapCaCertificate is not valid PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| IdpError::Config(format!("ldapCaCertificate holds an unusable certificate: {e}")))?;
     }
     if roots.is_empty() {
         return Err(IdpError::Config(
@@ -51,11 +48,10 @@ pub(crate) fn client_config(ca_pem: Option<&str>) -> Result<Arc<ClientConfig>, I
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         },
     };
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| IdpError::Config(format!("TLS configuration: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| IdpError::Config(format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use portico_core::idp::{
-    CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput,
-    LoginStart,
+    CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput, LoginStart,
 };
 use portico_ldap::{LdapPool, LdapProvider, LdapSettings, Transport};
 use secrecy::SecretString;
@@ -57,8 +56,7 @@ async fn peer() -> &'static Peer {
             .filter(|(k, _)| k.starts_with("PORTICO_TEST_LDAP_"))
             .collect();
         if !vars.contains_key("PORTICO_TEST_LDAP_URL") {
-            let dir =
-                std::env::temp_dir().join(format!("portico-ldap-crate-{}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("portico-ldap-crate-{}", std::process::id()));
             let out = tokio::process::Command::new("bash")
                 .arg(repo_root().join("tests/peers/ldap.sh"))
                 .arg("start")
@@ -166,9 +164,7 @@ async fn alice_signs_in_over_starttls_with_groups_from_member_of_and_a_group_sea
         .await,
         Ok(LoginStart::CollectCredentials)
     ));
-    let id = login(&prov, "alice", "alice-password")
-        .await
-        .expect("alice");
+    let id = login(&prov, "alice", "alice-password").await.expect("alice");
     assert_eq!(id.email.as_deref(), Some("alice@example.com"));
     assert_eq!(id.name.as_deref(), Some("Alice Example"));
     assert_eq!(
@@ -183,16 +179,12 @@ async fn alice_signs_in_over_starttls_with_groups_from_member_of_and_a_group_sea
     assert_eq!(id.email_verified, None);
     assert!(!id.mfa);
     // Usernames are matched by the directory (case-insensitive uid), the subject is stable.
-    let again = login(&prov, "ALICE", "alice-password")
-        .await
-        .expect("alice again");
+    let again = login(&prov, "ALICE", "alice-password").await.expect("alice again");
     assert_eq!(again.subject, id.subject);
     // bob: no displayName -> cn; memberOf only when no group search is configured.
     let mut s = settings(p);
     s.group_search_base = None;
-    let bob = login(&provider(s), "bob", "bob-password")
-        .await
-        .expect("bob");
+    let bob = login(&provider(s), "bob", "bob-password").await.expect("bob");
     assert_eq!(bob.name.as_deref(), Some("Bob Example"));
     assert_eq!(bob.groups, vec!["users"]);
 }
@@ -215,8 +207,7 @@ async fn other_filters_and_ldaps() {
 }
 
 #[tokio::test]
-async fn wrong_password_unknown_user_and_ambiguous_match_are_one_generic_refusal_with_precise_reasons(
-) {
+async fn wrong_password_unknown_user_and_ambiguous_match_are_one_generic_refusal_with_precise_reasons() {
     let p = peer().await;
     let prov = provider(settings(p));
     let wrong = refused(login(&prov, "alice", "not-her-password").await);
@@ -227,15 +218,28 @@ async fn wrong_password_unknown_user_and_ambiguous_match_are_one_generic_refusal
     assert!(twins.contains("2 or more directory entries"), "{twins}");
     for reason in [&wrong, &unknown, &twins] {
         assert!(
-            !reason.contains("not-her-password")
-                && !reason.contains("twin-password")
-                && !reason.contains("whatever")
+            !reason.contains("not-her-password") && !reason.contains("twin-password") && !reason.contains("whatever")
         );
     }
+    // Timing: an unknown username pays a decoy bind, so it costs about what a wrong password does.
+    let ms = |user: &'static str, pw: &'static str| {
+        let prov = prov.clone();
+        async move {
+            let t = Instant::now();
+            for _ in 0..10 {
+                let _ = login(&prov, user, pw).await;
+            }
+            t.elapsed().as_secs_f64() * 100.0
+        }
+    };
+    let (wrong_ms, unknown_ms, ok_ms) = (
+        ms("alice", "nope").await,
+        ms("nobody", "nope").await,
+        ms("alice", "alice-password").await,
+    );
+    eprintln!("mean over 10: wrong password {wrong_ms:.1} ms, unknown user {unknown_ms:.1} ms, success {ok_ms:.1} ms");
     // The right password still works afterwards (nothing cached about failures here).
-    login(&prov, "alice", "alice-password")
-        .await
-        .expect("alice");
+    login(&prov, "alice", "alice-password").await.expect("alice");
 }
 
 #[tokio::test]
@@ -256,9 +260,7 @@ async fn empty_and_oversized_passwords_are_refused_before_any_bind() {
     let why = refused(login(&provider(dead), "alice", "").await);
     assert!(why.contains("before any bind"), "{why}");
     assert!(refused(login(&prov, "", "x").await).contains("username"));
-    assert!(
-        refused(login(&prov, &"a".repeat(10 * 1024), "alice-password").await).contains("username")
-    );
+    assert!(refused(login(&prov, &"a".repeat(10 * 1024), "alice-password").await).contains("username"));
 }
 
 #[tokio::test]
@@ -278,10 +280,7 @@ async fn injection_usernames_sign_nobody_in() {
     ] {
         for pw in ["alice-password", "bob-password"] {
             let why = refused(login(&prov, user, pw).await);
-            assert!(
-                why.contains("no directory entry matches"),
-                "{user:?}: {why}"
-            );
+            assert!(why.contains("no directory entry matches"), "{user:?}: {why}");
         }
     }
     let huge = "a".repeat(10 * 1024);
@@ -317,10 +316,7 @@ async fn plain_text_only_when_explicitly_allowed() {
     s.start_tls = false;
     s.tls_enabled = Some(false);
     assert!(
-        matches!(
-            LdapProvider::new(s.clone(), LdapPool::new()),
-            Err(IdpError::Config(_))
-        ),
+        matches!(LdapProvider::new(s.clone(), LdapPool::new()), Err(IdpError::Config(_))),
         "TLS required: plain ldap:// refused"
     );
     s.allow_plaintext = true;
@@ -405,10 +401,7 @@ async fn a_dead_or_silent_directory_is_answered_quickly() {
     assert!(refused_ms < 1000, "{refused_ms} ms");
     assert!(why.contains("cannot connect"), "{why}");
     let report = provider(s).check().await;
-    assert!(
-        !report.success() && report.checks[0].name == "tls",
-        "{report:?}"
-    );
+    assert!(!report.success() && report.checks[0].name == "tls", "{report:?}");
 
     // Accepts TCP, never answers: the connect deadline (1 s here) ends it.
     let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -427,10 +420,7 @@ async fn a_dead_or_silent_directory_is_answered_quickly() {
     let why = unavailable(login(&provider(s), "alice", "alice-password").await);
     let silent_ms = t.elapsed().as_millis();
     assert!((900..2500).contains(&silent_ms), "{silent_ms} ms: {why}");
-    assert!(
-        why.contains("no answer") && why.contains("within 1000 ms"),
-        "{why}"
-    );
+    assert!(why.contains("no answer") && why.contains("within 1000 ms"), "{why}");
     hold.abort();
     eprintln!("dead directory: connection refused answered in {refused_ms} ms; silent directory in {silent_ms} ms (deadline 1000 ms)");
 }
@@ -441,10 +431,7 @@ async fn the_address_guard_refuses_private_targets_before_connecting() {
     let mut s = settings(p);
     s.address_guard = Some(|ip| ip.is_loopback().then_some("a loopback address"));
     let why = unavailable(login(&provider(s), "alice", "alice-password").await);
-    assert!(
-        why.contains("refused to connect") && why.contains("loopback"),
-        "{why}"
-    );
+    assert!(why.contains("refused to connect") && why.contains("loopback"), "{why}");
 }
 
 #[tokio::test]
@@ -453,15 +440,9 @@ async fn service_connections_are_pooled_and_reused() {
     let pool = LdapPool::new();
     let prov = LdapProvider::new(settings(p), pool.clone()).unwrap();
     for _ in 0..5 {
-        login(&prov, "alice", "alice-password")
-            .await
-            .expect("alice");
+        login(&prov, "alice", "alice-password").await.expect("alice");
     }
-    assert_eq!(
-        pool.idle_count(),
-        1,
-        "sequential logins reuse one service connection"
-    );
+    assert_eq!(pool.idle_count(), 1, "sequential logins reuse one service connection");
     // Concurrent logins open more, the pool keeps at most a few.
     let tasks: Vec<_> = (0..8)
         .map(|_| {
@@ -470,16 +451,9 @@ async fn service_connections_are_pooled_and_reused() {
         })
         .collect();
     for t in tasks {
-        assert_eq!(
-            t.await.unwrap().unwrap().as_deref(),
-            Some("bob@example.com")
-        );
+        assert_eq!(t.await.unwrap().unwrap().as_deref(), Some("bob@example.com"));
     }
-    assert!(
-        (1..=4).contains(&pool.idle_count()),
-        "{}",
-        pool.idle_count()
-    );
+    assert!((1..=4).contains(&pool.idle_count()), "{}", pool.idle_count());
     // Another provider with the same settings shares them; a different bind password does not.
     let same = LdapProvider::new(settings(p), pool.clone()).unwrap();
     login(&same, "alice", "alice-password").await.unwrap();
@@ -493,10 +467,7 @@ async fn service_connections_are_pooled_and_reused() {
     .await
     .unwrap_err();
     assert_eq!(err.code(), "SSO_MISCONFIGURED", "{err}");
-    assert!(
-        err.to_string().contains("service account bind was refused"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("service account bind was refused"), "{err}");
 }
 
 #[tokio::test]
@@ -507,8 +478,7 @@ async fn check_reports_each_step() {
     let names: Vec<_> = ok.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["tls", "bind", "search_base", "group_search_base"]);
     assert!(
-        ok.checks[0].message.contains("StartTLS")
-            && ok.checks[0].message.contains("CA certificate"),
+        ok.checks[0].message.contains("StartTLS") && ok.checks[0].message.contains("CA certificate"),
         "{}",
         ok.checks[0].message
     );
@@ -516,23 +486,13 @@ async fn check_reports_each_step() {
     let mut bad_pw = settings(p);
     bad_pw.bind_password = SecretString::from("nope");
     let r = provider(bad_pw).check().await;
-    assert_eq!(
-        r.first_failure().map(|c| c.name.as_str()),
-        Some("bind"),
-        "{r:?}"
-    );
+    assert_eq!(r.first_failure().map(|c| c.name.as_str()), Some("bind"), "{r:?}");
     assert!(!format!("{r:?}").contains("nope"));
 
     let mut bad_base = settings(p);
     bad_base.search_base = "ou=nowhere,dc=example,dc=com".into();
     let r = provider(bad_base.clone()).check().await;
-    assert_eq!(
-        r.first_failure().map(|c| c.name.as_str()),
-        Some("search_base"),
-        "{r:?}"
-    );
-    let err = login(&provider(bad_base), "alice", "alice-password")
-        .await
-        .unwrap_err();
+    assert_eq!(r.first_failure().map(|c| c.name.as_str()), Some("search_base"), "{r:?}");
+    let err = login(&provider(bad_base), "alice", "alice-password").await.unwrap_err();
     assert_eq!(err.code(), "SSO_MISCONFIGURED", "{err}");
 }

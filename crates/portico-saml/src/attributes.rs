@@ -78,11 +78,7 @@ pub const MFA_CONTEXTS: &[&str] = &[
     "urn:okta:saml:2.0:ac:classes:mfa",
 ];
 
-fn find<'a>(
-    attrs: &'a [SamlAttribute],
-    configured: Option<&str>,
-    defaults: &[&str],
-) -> Option<&'a SamlAttribute> {
+fn find<'a>(attrs: &'a [SamlAttribute], configured: Option<&str>, defaults: &[&str]) -> Option<&'a SamlAttribute> {
     match configured {
         Some(name) => attrs
             .iter()
@@ -112,26 +108,19 @@ fn looks_like_email(s: &str) -> bool {
 }
 
 /// Builds the identity.
-pub fn identity(
-    v: &ValidatedAssertion,
-    mapping: &AttributeMapping,
-    group_attribute: Option<&str>,
-) -> ExternalIdentity {
+pub fn identity(v: &ValidatedAssertion, mapping: &AttributeMapping, group_attribute: Option<&str>) -> ExternalIdentity {
     let attrs = &v.attributes;
     let email = first(find(attrs, mapping.email.as_deref(), EMAIL_ATTRS)).or_else(|| {
         let fmt = v.name_id_format.as_deref().unwrap_or(NAMEID_UNSPECIFIED);
-        ((fmt == NAMEID_EMAIL || fmt == NAMEID_UNSPECIFIED) && looks_like_email(&v.name_id))
-            .then(|| v.name_id.clone())
+        ((fmt == NAMEID_EMAIL || fmt == NAMEID_UNSPECIFIED) && looks_like_email(&v.name_id)).then(|| v.name_id.clone())
     });
     let first_name = first(find(attrs, mapping.first_name.as_deref(), FIRST_NAME_ATTRS));
     let last_name = first(find(attrs, mapping.last_name.as_deref(), LAST_NAME_ATTRS));
-    let name = first(find(attrs, mapping.name.as_deref(), NAME_ATTRS)).or_else(|| {
-        match (&first_name, &last_name) {
-            (Some(f), Some(l)) => Some(format!("{f} {l}")),
-            (Some(f), None) => Some(f.clone()),
-            (None, Some(l)) => Some(l.clone()),
-            (None, None) => None,
-        }
+    let name = first(find(attrs, mapping.name.as_deref(), NAME_ATTRS)).or_else(|| match (&first_name, &last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
     });
     let group_name = group_attribute
         .filter(|g| !g.trim().is_empty())

@@ -91,13 +91,7 @@ impl AttributeMapping {
             email: pick(&["email", "mail"]),
             name: pick(&["name", "displayName", "display_name"]),
             first_name: pick(&["firstName", "first_name", "givenName", "given_name"]),
-            last_name: pick(&[
-                "lastName",
-                "last_name",
-                "familyName",
-                "family_name",
-                "surname",
-            ]),
+            last_name: pick(&["lastName", "last_name", "familyName", "family_name", "surname"]),
             groups: pick(&["groups", "group"]),
         }
     }
@@ -149,8 +143,7 @@ pub fn parse_certificate(text: &str) -> Result<IdpCertificate, String> {
     let x509 = if trimmed.contains("-----BEGIN") {
         X509::from_pem(trimmed.as_bytes()).map_err(|_| "not a PEM certificate".to_owned())?
     } else {
-        let der = samael::crypto::decode_x509_cert(trimmed)
-            .map_err(|_| "not a base64 certificate".to_owned())?;
+        let der = samael::crypto::decode_x509_cert(trimmed).map_err(|_| "not a base64 certificate".to_owned())?;
         X509::from_der(der.der_data()).map_err(|_| "not a DER certificate".to_owned())?
     };
     let key = x509
@@ -166,17 +159,14 @@ pub fn parse_certificate(text: &str) -> Result<IdpCertificate, String> {
     } else if key.ec_key().is_err() {
         return Err("certificate key is neither RSA nor EC".into());
     }
-    let der = x509
-        .to_der()
-        .map_err(|_| "certificate cannot be encoded".to_owned())?;
+    let der = x509.to_der().map_err(|_| "certificate cannot be encoded".to_owned())?;
     let subject = x509
         .subject_name()
         .entries()
         .filter_map(|e| e.data().to_string().ok())
         .collect::<Vec<_>>()
         .join(", ");
-    let not_after = asn1_to_chrono(x509.not_after())
-        .ok_or_else(|| "certificate expiry unreadable".to_owned())?;
+    let not_after = asn1_to_chrono(x509.not_after()).ok_or_else(|| "certificate expiry unreadable".to_owned())?;
     Ok(IdpCertificate {
         der,
         subject,
@@ -194,16 +184,11 @@ fn asn1_to_chrono(t: &openssl::asn1::Asn1TimeRef) -> Option<DateTime<Utc>> {
 /// certificate would accept unsigned responses).
 pub fn parse_certificates(texts: &[String]) -> Result<Vec<IdpCertificate>, IdpError> {
     if texts.is_empty() {
-        return Err(IdpError::Config(
-            "no IdP signing certificate configured".into(),
-        ));
+        return Err(IdpError::Config("no IdP signing certificate configured".into()));
     }
     texts
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            parse_certificate(t)
-                .map_err(|e| IdpError::Config(format!("IdP certificate {}: {e}", i + 1)))
-        })
+        .map(|(i, t)| parse_certificate(t).map_err(|e| IdpError::Config(format!("IdP certificate {}: {e}", i + 1))))
         .collect()
 }

@@ -26,9 +26,7 @@ pub fn generate_sp_credentials(common_name: &str) -> Result<(SecretString, Strin
     let mut b = X509::builder().map_err(cfg)?;
     b.set_version(2).map_err(cfg)?;
     let mut serial = BigNum::new().map_err(cfg)?;
-    serial
-        .rand(127, MsbOption::MAYBE_ZERO, false)
-        .map_err(cfg)?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false).map_err(cfg)?;
     let serial = Asn1Integer::from_bn(&serial).map_err(cfg)?;
     b.set_serial_number(&serial).map_err(cfg)?;
     b.set_subject_name(&name).map_err(cfg)?;

@@ -45,9 +45,7 @@ pub fn parse_idp_metadata(text: &str, entity_id: Option<&str>) -> Result<IdpMeta
             .filter(|n| xml::is(n, NS_METADATA, "EntityDescriptor"))
             .collect()
     } else {
-        return Err(md(
-            "the document is not SAML metadata (no EntityDescriptor)",
-        ));
+        return Err(md("the document is not SAML metadata (no EntityDescriptor)"));
     };
     let idps: Vec<(Node<'_, '_>, Node<'_, '_>)> = candidates
         .into_iter()
@@ -69,11 +67,7 @@ pub fn parse_idp_metadata(text: &str, entity_id: Option<&str>) -> Result<IdpMeta
                 None => "no SAML 2.0 IDPSSODescriptor in the metadata".into(),
             }))
         }
-        _ => {
-            return Err(md(
-                "the metadata describes several IdPs: set idpEntityId to choose one",
-            ))
-        }
+        _ => return Err(md("the metadata describes several IdPs: set idpEntityId to choose one")),
     };
     let entity_id = entity
         .attribute("entityID")
@@ -92,10 +86,7 @@ pub fn parse_idp_metadata(text: &str, entity_id: Option<&str>) -> Result<IdpMeta
             if key_use != use_filter {
                 continue;
             }
-            for c in kd
-                .descendants()
-                .filter(|n| xml::is(n, NS_DSIG, "X509Certificate"))
-            {
+            for c in kd.descendants().filter(|n| xml::is(n, NS_DSIG, "X509Certificate")) {
                 certs_text.push(xml::text(c).map_err(md)?);
             }
         }
@@ -103,8 +94,7 @@ pub fn parse_idp_metadata(text: &str, entity_id: Option<&str>) -> Result<IdpMeta
             break;
         }
     }
-    let signing_certs =
-        parse_certificates(&certs_text).map_err(|e| md(format!("{e} in the IdP metadata")))?;
+    let signing_certs = parse_certificates(&certs_text).map_err(|e| md(format!("{e} in the IdP metadata")))?;
     Ok(IdpMetadata {
         entity_id: entity_id.to_owned(),
         sso_redirect_url: endpoint(BINDING_REDIRECT),
@@ -117,11 +107,7 @@ pub fn parse_idp_metadata(text: &str, entity_id: Option<&str>) -> Result<IdpMeta
 }
 
 /// The IdP of an explicit configuration.
-pub fn explicit_idp(
-    entity_id: &str,
-    sso_url: &str,
-    certificates: &[String],
-) -> Result<IdpMetadata, IdpError> {
+pub fn explicit_idp(entity_id: &str, sso_url: &str, certificates: &[String]) -> Result<IdpMetadata, IdpError> {
     if entity_id.trim().is_empty() {
         return Err(IdpError::Config("idpEntityId is empty".into()));
     }
@@ -146,9 +132,7 @@ pub fn check_offline(source: &IdpSource) -> Result<(), IdpError> {
             sso_url,
             certificates,
         } => explicit_idp(entity_id, sso_url, certificates).map(|_| ()),
-        IdpSource::MetadataXml { xml, entity_id } => {
-            parse_idp_metadata(xml, entity_id.as_deref()).map(|_| ())
-        }
+        IdpSource::MetadataXml { xml, entity_id } => parse_idp_metadata(xml, entity_id.as_deref()).map(|_| ()),
         IdpSource::MetadataUrl { url, .. } => url::Url::parse(url)
             .map(|_| ())
             .map_err(|_| IdpError::Config("metadataUrl is not a URL".into())),
@@ -197,17 +181,17 @@ pub fn sp_metadata_xml(
         escape(acs_url)
     ));
     if let Some(acs) = idp_initiated_acs_url {
-        out.push_str(&format!("    <md:AssertionConsumerService Binding=\"{BINDING_POST}\" Location=\"{}\" index=\"1\"/>\n", escape(acs)));
+        out.push_str(&format!(
+            "    <md:AssertionConsumerService Binding=\"{BINDING_POST}\" Location=\"{}\" index=\"1\"/>\n",
+            escape(acs)
+        ));
     }
     out.push_str("  </md:SPSSODescriptor>\n</md:EntityDescriptor>\n");
     out
 }
 
 /// Days until the nearest certificate expiry (negative when one has expired).
-pub fn days_to_nearest_expiry(
-    certs: &[IdpCertificate],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<i64> {
+pub fn days_to_nearest_expiry(certs: &[IdpCertificate], now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     certs.iter().map(|c| (c.not_after - now).num_days()).min()
 }
 

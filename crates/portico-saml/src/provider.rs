@@ -4,15 +4,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use portico_core::idp::{
-    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext,
-    LoginInput, LoginStart, PendingLogin, Protocol,
+    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput, LoginStart,
+    PendingLogin, Protocol,
 };
 
 use crate::config::{IdpSource, SamlConfig};
 use crate::credentials::load_private_key;
-use crate::metadata::{
-    days_to_nearest_expiry, explicit_idp, parse_idp_metadata, sp_metadata_xml, IdpMetadata,
-};
+use crate::metadata::{days_to_nearest_expiry, explicit_idp, parse_idp_metadata, sp_metadata_xml, IdpMetadata};
 use crate::request::{authn_request_xml, new_request_id, redirect_url, MAX_RELAY_STATE};
 use crate::response::{self, Expected, Validator};
 use crate::runtime::SamlRuntime;
@@ -38,9 +36,7 @@ impl SamlProvider {
             return Err(IdpError::Config("spAcsUrl is not a URL".into()));
         }
         if cfg.allow_idp_initiated && cfg.idp_initiated_acs_url.is_none() {
-            return Err(IdpError::Config(
-                "IdP-initiated login needs its ACS URL".into(),
-            ));
+            return Err(IdpError::Config("IdP-initiated login needs its ACS URL".into()));
         }
         if let Some(k) = &cfg.sp_key_pem {
             load_private_key(k)?;
@@ -75,9 +71,7 @@ impl SamlProvider {
             return Ok(m.clone());
         }
         match &self.cfg.idp {
-            IdpSource::MetadataUrl { url, entity_id } => {
-                self.runtime.metadata(url, entity_id.as_deref()).await
-            }
+            IdpSource::MetadataUrl { url, entity_id } => self.runtime.metadata(url, entity_id.as_deref()).await,
             _ => Err(IdpError::Config("IdP metadata missing".into())),
         }
     }
@@ -131,17 +125,13 @@ impl IdentityProvider for SamlProvider {
             return Err(IdpError::Config("RelayState must be 1-80 bytes".into()));
         }
         let idp = self.idp().await?;
-        let sso = idp.sso_redirect_url.as_deref().ok_or_else(|| {
-            IdpError::Metadata("the IdP has no HTTP-Redirect SSO endpoint".into())
-        })?;
+        let sso = idp
+            .sso_redirect_url
+            .as_deref()
+            .ok_or_else(|| IdpError::Metadata("the IdP has no HTTP-Redirect SSO endpoint".into()))?;
         let id = new_request_id();
         let xml = authn_request_xml(&id, &self.cfg.sp_entity_id, &ctx.redirect_uri, sso, ctx.now)?;
-        let key = self
-            .cfg
-            .sp_key_pem
-            .as_ref()
-            .map(load_private_key)
-            .transpose()?;
+        let key = self.cfg.sp_key_pem.as_ref().map(load_private_key).transpose()?;
         let url = redirect_url(sso, &xml, &ctx.state, key.as_ref())?;
         Ok(LoginStart::Redirect {
             url,
@@ -153,11 +143,7 @@ impl IdentityProvider for SamlProvider {
         })
     }
 
-    async fn complete_login(
-        &self,
-        ctx: &CompleteContext,
-        input: LoginInput,
-    ) -> Result<ExternalIdentity, IdpError> {
+    async fn complete_login(&self, ctx: &CompleteContext, input: LoginInput) -> Result<ExternalIdentity, IdpError> {
         let LoginInput::SamlResponse { saml_response } = input else {
             return Err(IdpError::Unsupported(
                 "a SAML connection completes with a SAMLResponse".into(),
@@ -165,9 +151,10 @@ impl IdentityProvider for SamlProvider {
         };
         let (acs, request_id) = match &ctx.pending {
             Some(p) => {
-                let id = p.request_id.as_deref().ok_or_else(|| {
-                    IdpError::Config("the login transaction has no SAML request ID".into())
-                })?;
+                let id = p
+                    .request_id
+                    .as_deref()
+                    .ok_or_else(|| IdpError::Config("the login transaction has no SAML request ID".into()))?;
                 (p.redirect_uri.as_str(), Some(id))
             }
             None if self.cfg.allow_idp_initiated => (
@@ -223,28 +210,27 @@ impl IdentityProvider for SamlProvider {
         match &idp.sso_redirect_url {
             Some(u) => r.push("sso_url", true, format!("HTTP-Redirect SSO endpoint {u}")),
             None => {
-                r.push(
-                    "sso_url",
-                    false,
-                    "the IdP has no HTTP-Redirect SSO endpoint",
-                );
+                r.push("sso_url", false, "the IdP has no HTTP-Redirect SSO endpoint");
                 return r;
             }
         }
         let now = Utc::now();
-        let valid = idp
-            .signing_certs
-            .iter()
-            .filter(|c| c.not_after > now)
-            .count();
+        let valid = idp.signing_certs.iter().filter(|c| c.not_after > now).count();
         match days_to_nearest_expiry(&idp.signing_certs, now) {
             _ if valid == 0 => r.push("certificates", false, "every IdP signing certificate has expired"),
             Some(days) if days < CERT_EXPIRY_WARNING_DAYS => r.push(
                 "certificates",
                 true,
-                format!("warning: the nearest IdP certificate expires in {days} day(s); {valid} of {} valid", idp.signing_certs.len()),
+                format!(
+                    "warning: the nearest IdP certificate expires in {days} day(s); {valid} of {} valid",
+                    idp.signing_certs.len()
+                ),
             ),
-            Some(days) => r.push("certificates", true, format!("{valid} valid certificate(s); nearest expiry in {days} days")),
+            Some(days) => r.push(
+                "certificates",
+                true,
+                format!("{valid} valid certificate(s); nearest expiry in {days} days"),
+            ),
             None => r.push("certificates", false, "no IdP signing certificate"),
         }
         match &self.cfg.sp_key_pem {
@@ -252,11 +238,7 @@ impl IdentityProvider for SamlProvider {
                 Ok(_) => r.push("sp_key", true, "SP signing key available"),
                 Err(e) => r.push("sp_key", false, e.to_string()),
             },
-            None => r.push(
-                "sp_key",
-                true,
-                "no SP signing key: AuthnRequests are sent unsigned",
-            ),
+            None => r.push("sp_key", true, "no SP signing key: AuthnRequests are sent unsigned"),
         }
         r
     }

@@ -27,9 +27,7 @@ pub fn new_request_id() -> String {
 }
 
 fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// The AuthnRequest XML.
@@ -73,9 +71,7 @@ pub fn redirect_url(
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(request_xml.as_bytes())
         .map_err(|e| IdpError::Config(format!("deflate: {e}")))?;
-    let deflated = enc
-        .finish()
-        .map_err(|e| IdpError::Config(format!("deflate: {e}")))?;
+    let deflated = enc.finish().map_err(|e| IdpError::Config(format!("deflate: {e}")))?;
     let saml_request = base64::engine::general_purpose::STANDARD.encode(deflated);
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("SAMLRequest", &saml_request);
@@ -88,8 +84,8 @@ pub fn redirect_url(
         };
         q.append_pair("SigAlg", alg);
         let signed_part = q.finish();
-        let mut signer = Signer::new(MessageDigest::sha256(), key)
-            .map_err(|e| IdpError::Config(format!("signer: {e}")))?;
+        let mut signer =
+            Signer::new(MessageDigest::sha256(), key).map_err(|e| IdpError::Config(format!("signer: {e}")))?;
         signer
             .update(signed_part.as_bytes())
             .map_err(|e| IdpError::Config(format!("signer: {e}")))?;
@@ -97,10 +93,7 @@ pub fn redirect_url(
             .sign_to_vec()
             .map_err(|e| IdpError::Config(format!("signer: {e}")))?;
         q = url::form_urlencoded::Serializer::for_suffix(signed_part, 0);
-        q.append_pair(
-            "Signature",
-            &base64::engine::general_purpose::STANDARD.encode(sig),
-        );
+        q.append_pair("Signature", &base64::engine::general_purpose::STANDARD.encode(sig));
     }
     let query = q.finish();
     let sep = if sso_url.contains('?') { '&' } else { '?' };

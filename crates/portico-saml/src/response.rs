@@ -4,9 +4,10 @@
 //!    assertion anywhere: signature wrapping), unique IDs, every `Signature` enveloped in the
 //!    Response or the Assertion and referencing exactly that element, with pinned algorithms;
 //! 3. cryptography (samael + xmlsec): every signature verified with the configured IdP
-//!    certificates only (the response's own KeyInfo is never used), and the document reduced to
-//!    the signed content;
-//! 4. semantics, read from the reduced (signed) document only: Destination, Recipient, Audience,
+//!    certificates only (the response's own KeyInfo is never used); what is read afterwards is
+//!    xmlsec's pre-digest output, i.e. exactly the canonical bytes the signature covers (the
+//!    signed Response, else the signed Assertion);
+//! 4. semantics, read from those signed bytes only: Destination, Recipient, Audience,
 //!    Issuer, Status, InResponseTo and every time window.
 
 use chrono::{DateTime, Duration, Utc};
@@ -90,21 +91,13 @@ fn invalid(reason: impl Into<String>) -> IdpError {
 }
 
 /// Validates a base64 POST-binding `SAMLResponse`.
-pub fn validate(
-    v: &Validator<'_>,
-    encoded: &str,
-    exp: &Expected<'_>,
-) -> Result<ValidatedAssertion, IdpError> {
+pub fn validate(v: &Validator<'_>, encoded: &str, exp: &Expected<'_>) -> Result<ValidatedAssertion, IdpError> {
     let text = xml::decode_response(encoded)?;
     validate_xml(v, &text, exp)
 }
 
 /// Validates a decoded response document.
-pub fn validate_xml(
-    v: &Validator<'_>,
-    text: &str,
-    exp: &Expected<'_>,
-) -> Result<ValidatedAssertion, IdpError> {
+pub fn validate_xml(v: &Validator<'_>, text: &str, exp: &Expected<'_>) -> Result<ValidatedAssertion, IdpError> {
     xml::check_text(text).map_err(invalid)?;
     let doc = xml::parse(text).map_err(invalid)?;
     let shape = inspect(&doc, v.allow_sha1)?;
@@ -118,9 +111,7 @@ pub fn validate_xml(
         return Err(invalid("signature: the Assertion element must be signed"));
     }
     if v.idp.signing_certs.is_empty() {
-        return Err(IdpError::Config(
-            "no IdP signing certificate configured".into(),
-        ));
+        return Err(IdpError::Config("no IdP signing certificate configured".into()));
     }
     let certs: Vec<CertificateDer> = v
         .idp
@@ -129,19 +120,13 @@ pub fn validate_xml(
         .map(|c| CertificateDer::from(c.der.clone()))
         .collect();
     let algs = (!v.allow_sha1).then_some(SAMAEL_STRONG);
-    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        text,
-        &certs,
-        ReduceMode::ValidateAndMarkNoAncestors,
-        algs,
-    )
-    .map_err(|e| {
-        invalid(format!(
-            "signature: not valid with the configured IdP certificate(s) ({e})"
-        ))
-    })?;
-    let rdoc = xml::parse(&reduced)
-        .map_err(|e| invalid(format!("signature: reduced document unusable: {e}")))?;
+    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(text, &certs, ReduceMode::PreDigest, algs)
+        .map_err(|e| {
+            invalid(format!(
+                "signature: not valid with the configured IdP certificate(s) ({e})"
+            ))
+        })?;
+    let rdoc = xml::parse(&reduced).map_err(|e| invalid(format!("signature: reduced document unusable: {e}")))?;
     let rroot = rdoc.root_element();
     let (signed_response, assertion) = if xml::is(&rroot, NS_PROTOCOL, "Response") {
         let a = xml::only_child(rroot, NS_ASSERTION, "Assertion").map_err(invalid)?;
@@ -157,15 +142,11 @@ pub fn validate_xml(
         ));
     };
     if shape.response_signed && signed_response.is_none() {
-        return Err(invalid(
-            "signature: the Response signature does not cover the Response",
-        ));
+        return Err(invalid("signature: the Response signature does not cover the Response"));
     }
     if let Some(r) = signed_response {
         if r.attribute("ID") != Some(shape.response_id.as_str()) {
-            return Err(invalid(
-                "signature: the signed Response is not the document's Response",
-            ));
+            return Err(invalid("signature: the signed Response is not the document's Response"));
         }
     }
     if assertion.attribute("ID") != Some(shape.assertion_id.as_str()) {
@@ -196,8 +177,7 @@ fn skew() -> Duration {
 }
 
 fn check_issue_instant(n: Node<'_, '_>, what: &str, now: DateTime<Utc>) -> Result<(), IdpError> {
-    let at = instant(n, "IssueInstant")?
-        .ok_or_else(|| invalid(format!("format: {what} without IssueInstant")))?;
+    let at = instant(n, "IssueInstant")?.ok_or_else(|| invalid(format!("format: {what} without IssueInstant")))?;
     if at > now + skew() {
         return Err(invalid(format!("time: {what} issued in the future ({at})")));
     }
@@ -208,11 +188,7 @@ fn check_issue_instant(n: Node<'_, '_>, what: &str, now: DateTime<Utc>) -> Resul
 }
 
 /// Checks NotBefore / NotOnOrAfter of `n` at `now`; returns NotOnOrAfter.
-fn check_window(
-    n: Node<'_, '_>,
-    what: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, IdpError> {
+fn check_window(n: Node<'_, '_>, what: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, IdpError> {
     if let Some(nb) = instant(n, "NotBefore")? {
         if now + skew() < nb {
             return Err(invalid(format!("time: {what} not valid before {nb}")));
@@ -227,12 +203,7 @@ fn check_window(
     Ok(noa)
 }
 
-fn check_issuer(
-    n: Node<'_, '_>,
-    what: &str,
-    expected: &str,
-    required: bool,
-) -> Result<(), IdpError> {
+fn check_issuer(n: Node<'_, '_>, what: &str, expected: &str, required: bool) -> Result<(), IdpError> {
     match xml::only_child(n, NS_ASSERTION, "Issuer").map_err(invalid)? {
         None if required => Err(invalid(format!("issuer: {what} without Issuer"))),
         None => Ok(()),
@@ -282,9 +253,7 @@ fn check_response(v: &Validator<'_>, r: Node<'_, '_>, exp: &Expected<'_>) -> Res
             .and_then(|c| c.attribute("Value"))
             .unwrap_or_default();
         return Err(invalid(
-            format!("status: the IdP answered {value} {sub}")
-                .trim_end()
-                .to_owned(),
+            format!("status: the IdP answered {value} {sub}").trim_end().to_owned(),
         ));
     }
     match r.attribute("Destination") {
@@ -302,11 +271,7 @@ fn check_response(v: &Validator<'_>, r: Node<'_, '_>, exp: &Expected<'_>) -> Res
     check_in_response_to(r.attribute("InResponseTo"), exp, "the Response")
 }
 
-fn check_assertion(
-    v: &Validator<'_>,
-    a: Node<'_, '_>,
-    exp: &Expected<'_>,
-) -> Result<ValidatedAssertion, IdpError> {
+fn check_assertion(v: &Validator<'_>, a: Node<'_, '_>, exp: &Expected<'_>) -> Result<ValidatedAssertion, IdpError> {
     let now = exp.now;
     if a.attribute("Version") != Some("2.0") {
         return Err(invalid("format: Assertion Version is not 2.0"));
@@ -327,7 +292,9 @@ fn check_assertion(
         return Err(invalid("subject: NameID empty or longer than 1024 bytes"));
     }
     if name_id_format.as_deref() == Some(NAMEID_TRANSIENT) {
-        return Err(invalid("subject: transient NameID cannot identify a user (configure a persistent or emailAddress NameID)"));
+        return Err(invalid(
+            "subject: transient NameID cannot identify a user (configure a persistent or emailAddress NameID)",
+        ));
     }
 
     // Bearer confirmation: Recipient = ACS, time window, InResponseTo.
@@ -352,19 +319,11 @@ fn check_assertion(
                         exp.acs
                     )))
                 }
-                None => {
-                    return Err(invalid(
-                        "recipient: SubjectConfirmationData without Recipient",
-                    ))
-                }
+                None => return Err(invalid("recipient: SubjectConfirmationData without Recipient")),
             }
             let noa = check_window(d, "SubjectConfirmationData", now)?
                 .ok_or_else(|| invalid("time: SubjectConfirmationData without NotOnOrAfter"))?;
-            check_in_response_to(
-                d.attribute("InResponseTo"),
-                exp,
-                "the SubjectConfirmationData",
-            )?;
+            check_in_response_to(d.attribute("InResponseTo"), exp, "the SubjectConfirmationData")?;
             Ok(noa)
         })();
         match r {
@@ -385,8 +344,7 @@ fn check_assertion(
         .map_err(invalid)?
         .ok_or_else(|| invalid("audience: Assertion without Conditions"))?;
     let cond_until = check_window(conditions, "Conditions", now)?;
-    let restrictions: Vec<Node<'_, '_>> =
-        xml::children(conditions, NS_ASSERTION, "AudienceRestriction").collect();
+    let restrictions: Vec<Node<'_, '_>> = xml::children(conditions, NS_ASSERTION, "AudienceRestriction").collect();
     if restrictions.is_empty() {
         return Err(invalid("audience: no AudienceRestriction"));
     }

@@ -56,11 +56,7 @@ impl SamlRuntime {
 
     /// The IdP metadata at `url` (selecting `entity_id`), from the cache while fresh; a failed
     /// refresh keeps serving the previous copy for a day.
-    pub async fn metadata(
-        &self,
-        url: &str,
-        entity_id: Option<&str>,
-    ) -> Result<Arc<IdpMetadata>, IdpError> {
+    pub async fn metadata(&self, url: &str, entity_id: Option<&str>) -> Result<Arc<IdpMetadata>, IdpError> {
         let key = (url.to_owned(), entity_id.map(str::to_owned));
         let cached = self.cached(&key);
         if let Some((m, at)) = &cached {
@@ -88,16 +84,9 @@ impl SamlRuntime {
 
     /// Fetches and parses metadata without the cache.
     pub async fn fetch(&self, url: &str, entity_id: Option<&str>) -> Result<IdpMetadata, IdpError> {
-        let http = self
-            .inner
-            .http
-            .as_ref()
-            .map_err(|e| IdpError::from(e.clone()))?;
+        let http = self.inner.http.as_ref().map_err(|e| IdpError::from(e.clone()))?;
         let req = portico_http::http::Request::get(url)
-            .header(
-                "accept",
-                "application/samlmetadata+xml, application/xml, text/xml",
-            )
+            .header("accept", "application/samlmetadata+xml, application/xml, text/xml")
             .body(Vec::new())
             .map_err(|e| IdpError::Config(format!("metadataUrl: {e}")))?;
         let res = http.send(req).await?;
@@ -107,8 +96,8 @@ impl SamlRuntime {
                 res.status().as_u16()
             )));
         }
-        let text = String::from_utf8(res.into_body())
-            .map_err(|_| IdpError::Metadata("metadata is not UTF-8".into()))?;
+        let text =
+            String::from_utf8(res.into_body()).map_err(|_| IdpError::Metadata("metadata is not UTF-8".into()))?;
         parse_idp_metadata(&text, entity_id)
     }
 }

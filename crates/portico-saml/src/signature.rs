@@ -71,8 +71,7 @@ pub(crate) fn inspect(doc: &Document<'_>, allow_sha1: bool) -> Result<Shape, Idp
             )
     }) {
         return Err(IdpError::Unsupported(
-            "encrypted assertions are not supported: turn assertion encryption off at the IdP"
-                .into(),
+            "encrypted assertions are not supported: turn assertion encryption off at the IdP".into(),
         ));
     }
     let assertions: Vec<Node<'_, '_>> = root
@@ -90,9 +89,7 @@ pub(crate) fn inspect(doc: &Document<'_>, allow_sha1: bool) -> Result<Shape, Idp
         }
     };
     if !xml::is(&assertion, NS_ASSERTION, "Assertion") || assertion.parent_element() != Some(root) {
-        return Err(invalid(
-            "wrapping: the Assertion is not a direct child of the Response",
-        ));
+        return Err(invalid("wrapping: the Assertion is not a direct child of the Response"));
     }
     let mut ids = HashSet::new();
     for n in root.descendants().filter(|n| n.is_element()) {
@@ -107,17 +104,14 @@ pub(crate) fn inspect(doc: &Document<'_>, allow_sha1: bool) -> Result<Shape, Idp
     }
     let response_id = root
         .attribute("ID")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("format: Response without ID"))?;
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or_else(|| invalid("format: Response ID missing or longer than 256"))?;
     let assertion_id = assertion
         .attribute("ID")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("format: Assertion without ID"))?;
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or_else(|| invalid("format: Assertion ID missing or longer than 256"))?;
     let (mut response_signed, mut assertion_signed) = (false, false);
-    for sig in root
-        .descendants()
-        .filter(|n| xml::is(n, NS_DSIG, "Signature"))
-    {
+    for sig in root.descendants().filter(|n| xml::is(n, NS_DSIG, "Signature")) {
         let parent = sig.parent_element();
         let (slot, id) = if parent == Some(root) {
             (&mut response_signed, response_id)
@@ -156,9 +150,7 @@ fn check_signature(sig: Node<'_, '_>, parent_id: &str, allow_sha1: bool) -> Resu
         "CanonicalizationMethod",
     )?;
     if !C14N.contains(&c14n) {
-        return Err(invalid(format!(
-            "signature: canonicalization {c14n} not accepted"
-        )));
+        return Err(invalid(format!("signature: canonicalization {c14n} not accepted")));
     }
     let method = algorithm(
         xml::only_child(si, NS_DSIG, "SignatureMethod").map_err(invalid)?,
@@ -171,9 +163,7 @@ fn check_signature(sig: Node<'_, '_>, parent_id: &str, allow_sha1: bool) -> Resu
     }
     let refs: Vec<Node<'_, '_>> = xml::children(si, NS_DSIG, "Reference").collect();
     let [reference] = refs.as_slice() else {
-        return Err(invalid(
-            "wrapping: a signature must have exactly one Reference",
-        ));
+        return Err(invalid("wrapping: a signature must have exactly one Reference"));
     };
     if reference.attribute("URI") != Some(format!("#{parent_id}").as_str()) {
         return Err(invalid(

@@ -35,10 +35,7 @@ pub fn decode_response(encoded: &str) -> Result<String, IdpError> {
             encoded.len()
         )));
     }
-    let compact: Vec<u8> = encoded
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let compact: Vec<u8> = encoded.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if compact.is_empty() {
         return Err(invalid("format: empty SAMLResponse"));
     }
@@ -61,10 +58,7 @@ pub fn decode_response(encoded: &str) -> Result<String, IdpError> {
 /// entity declarations (billion laughs, XXE), and any encoding other than UTF-8.
 pub fn check_text(xml: &str) -> Result<(), String> {
     if xml.len() > MAX_XML_BYTES {
-        return Err(format!(
-            "size: document of {} bytes exceeds {MAX_XML_BYTES}",
-            xml.len()
-        ));
+        return Err(format!("size: document of {} bytes exceeds {MAX_XML_BYTES}", xml.len()));
     }
     if xml.contains('\0') {
         return Err("format: NUL byte in document".into());
@@ -79,11 +73,7 @@ pub fn check_text(xml: &str) -> Result<(), String> {
     }
     let body = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     if let Some(rest) = body.strip_prefix("<?xml") {
-        let decl = rest
-            .split("?>")
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let decl = rest.split("?>").next().unwrap_or_default().to_ascii_lowercase();
         if let Some(pos) = decl.find("encoding") {
             let value = decl[pos + "encoding".len()..]
                 .trim_start()
@@ -124,11 +114,7 @@ pub fn is(n: &Node<'_, '_>, ns: &str, name: &str) -> bool {
 }
 
 /// The element children `{ns}name` of `n`.
-pub fn children<'a, 'i>(
-    n: Node<'a, 'i>,
-    ns: &'static str,
-    name: &'static str,
-) -> impl Iterator<Item = Node<'a, 'i>> {
+pub fn children<'a, 'i>(n: Node<'a, 'i>, ns: &'static str, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> {
     n.children().filter(move |c| is(c, ns, name))
 }
 
@@ -152,10 +138,7 @@ pub fn text(n: Node<'_, '_>) -> Result<String, String> {
     let mut out = String::new();
     for c in n.children() {
         if c.is_element() {
-            return Err(format!(
-                "format: unexpected element inside {}",
-                n.tag_name().name()
-            ));
+            return Err(format!("format: unexpected element inside {}", n.tag_name().name()));
         }
         if let Some(t) = c.text() {
             out.push_str(t);

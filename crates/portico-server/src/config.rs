@@ -274,6 +274,10 @@ impl Settings {
         if self.security.session_max_age_secs < 60 {
             return Err(ConfigError::Invalid("security.session_max_age_secs must be at least 60".into()));
         }
+        for ns in &self.dns.nameservers {
+            ns.parse::<SocketAddr>()
+                .map_err(|_| ConfigError::Invalid(format!("dns.nameservers: {ns:?} is not ip:port")))?;
+        }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return Err(ConfigError::Invalid("log.format must be json or pretty".into()));
         }

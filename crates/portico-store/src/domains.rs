@@ -48,7 +48,8 @@ impl Domain {
     }
 }
 
-const COLS: &str = "id, organization_id, domain, status, verification_token, verified_at, last_checked_at, last_error, \
+const COLS: &str =
+    "id, organization_id, domain, status, verification_token, verified_at, last_checked_at, last_error, \
                     auto_join_enabled, auto_join_require_approval, auto_join_role, created_at, updated_at";
 
 /// True when `domain` is verified by organization `org_id`.
@@ -63,7 +64,13 @@ pub async fn is_verified_by(db: impl PgExecutor<'_>, org_id: &str, domain: &str)
 }
 
 /// Claims `domain` for `org_id` (pending).
-pub async fn insert(db: impl PgExecutor<'_>, id: &str, org_id: &str, domain: &str, token: &str) -> Result<Domain, StoreError> {
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    org_id: &str,
+    domain: &str,
+    token: &str,
+) -> Result<Domain, StoreError> {
     Ok(sqlx::query_as::<_, Domain>(&format!(
         "INSERT INTO organization_domains (id, organization_id, domain, verification_token) VALUES ($1, $2, $3, $4) RETURNING {COLS}"
     ))
@@ -77,11 +84,13 @@ pub async fn insert(db: impl PgExecutor<'_>, id: &str, org_id: &str, domain: &st
 
 /// One domain of `org_id`.
 pub async fn by_id(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<Option<Domain>, StoreError> {
-    Ok(sqlx::query_as::<_, Domain>(&format!("SELECT {COLS} FROM organization_domains WHERE organization_id = $1 AND id = $2"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(sqlx::query_as::<_, Domain>(&format!(
+        "SELECT {COLS} FROM organization_domains WHERE organization_id = $1 AND id = $2"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// The domains of `org_id`, by id.
@@ -99,10 +108,12 @@ pub async fn list(db: impl PgExecutor<'_>, org_id: &str, page: &Page) -> Result<
 
 /// The verified claim on `domain`, whichever organization holds it.
 pub async fn verified(db: impl PgExecutor<'_>, domain: &str) -> Result<Option<Domain>, StoreError> {
-    Ok(sqlx::query_as::<_, Domain>(&format!("SELECT {COLS} FROM organization_domains WHERE domain = lower($1) AND status = 'verified'"))
-        .bind(domain)
-        .fetch_optional(db)
-        .await?)
+    Ok(sqlx::query_as::<_, Domain>(&format!(
+        "SELECT {COLS} FROM organization_domains WHERE domain = lower($1) AND status = 'verified'"
+    ))
+    .bind(domain)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Marks a pending domain verified. A domain verified elsewhere meanwhile answers
@@ -119,7 +130,12 @@ pub async fn mark_verified(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> R
 }
 
 /// Records a failed verification attempt (the domain stays as it was).
-pub async fn record_failure(db: impl PgExecutor<'_>, org_id: &str, id: &str, reason: &str) -> Result<Domain, StoreError> {
+pub async fn record_failure(
+    db: impl PgExecutor<'_>,
+    org_id: &str,
+    id: &str,
+    reason: &str,
+) -> Result<Domain, StoreError> {
     Ok(sqlx::query_as::<_, Domain>(&format!(
         "UPDATE organization_domains SET last_checked_at = now(), last_error = $3, updated_at = now()
          WHERE organization_id = $1 AND id = $2 RETURNING {COLS}"
@@ -132,7 +148,14 @@ pub async fn record_failure(db: impl PgExecutor<'_>, org_id: &str, id: &str, rea
 }
 
 /// Sets the auto-join policy of a domain.
-pub async fn set_auto_join(db: impl PgExecutor<'_>, org_id: &str, id: &str, enabled: bool, require_approval: bool, role: &str) -> Result<Domain, StoreError> {
+pub async fn set_auto_join(
+    db: impl PgExecutor<'_>,
+    org_id: &str,
+    id: &str,
+    enabled: bool,
+    require_approval: bool,
+    role: &str,
+) -> Result<Domain, StoreError> {
     Ok(sqlx::query_as::<_, Domain>(&format!(
         "UPDATE organization_domains SET auto_join_enabled = $3, auto_join_require_approval = $4, auto_join_role = $5, updated_at = now()
          WHERE organization_id = $1 AND id = $2 RETURNING {COLS}"
@@ -157,4 +180,18 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<(
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// True when `user_id` has an external identity on a connection of an organization other than
+/// `org_id`. Linking by a domain verified by `org_id` must not merge such an account: the other
+/// organization's IdP is not authoritative for that domain.
+pub async fn has_identities_outside(db: impl PgExecutor<'_>, user_id: &str, org_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM external_identities i JOIN sso_connections c ON c.id = i.connection_id
+                        WHERE i.user_id = $1 AND c.organization_id <> $2)",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .fetch_one(db)
+    .await?)
 }

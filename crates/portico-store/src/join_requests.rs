@@ -51,7 +51,8 @@ pub struct NewJoinRequest<'a> {
     pub role: &'a str,
 }
 
-const COLS: &str = "id, organization_id, user_id, domain_id, domain, email, role, status, decided_by, decided_at, created_at";
+const COLS: &str =
+    "id, organization_id, user_id, domain_id, domain, email, role, status, decided_by, decided_at, created_at";
 
 /// Creates a pending request unless one is already pending; returns it when created.
 pub async fn insert_pending(db: impl PgExecutor<'_>, r: NewJoinRequest<'_>) -> Result<Option<JoinRequest>, StoreError> {
@@ -83,7 +84,12 @@ pub async fn is_open_or_rejected(db: impl PgExecutor<'_>, org_id: &str, user_id:
 }
 
 /// The organization's requests, optionally of one status, by id.
-pub async fn list(db: impl PgExecutor<'_>, org_id: &str, status: Option<&str>, page: &Page) -> Result<Paged<JoinRequest>, StoreError> {
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    org_id: &str,
+    status: Option<&str>,
+    page: &Page,
+) -> Result<Paged<JoinRequest>, StoreError> {
     let rows = sqlx::query_as::<_, JoinRequest>(&format!(
         "SELECT {COLS} FROM join_requests WHERE organization_id = $1 AND ($2::text IS NULL OR status = $2)
          AND ($3::text IS NULL OR id > $3) ORDER BY id LIMIT $4"
@@ -99,15 +105,22 @@ pub async fn list(db: impl PgExecutor<'_>, org_id: &str, status: Option<&str>, p
 
 /// One request of the organization, locked for the decision.
 pub async fn lock(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<Option<JoinRequest>, StoreError> {
-    Ok(sqlx::query_as::<_, JoinRequest>(&format!("SELECT {COLS} FROM join_requests WHERE organization_id = $1 AND id = $2 FOR UPDATE"))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(sqlx::query_as::<_, JoinRequest>(&format!(
+        "SELECT {COLS} FROM join_requests WHERE organization_id = $1 AND id = $2 FOR UPDATE"
+    ))
+    .bind(org_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Records the decision on a pending request (`approved` or `rejected`).
-pub async fn decide(db: impl PgExecutor<'_>, id: &str, status: &str, decided_by: &str) -> Result<JoinRequest, StoreError> {
+pub async fn decide(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    status: &str,
+    decided_by: &str,
+) -> Result<JoinRequest, StoreError> {
     Ok(sqlx::query_as::<_, JoinRequest>(&format!(
         "UPDATE join_requests SET status = $2, decided_by = $3, decided_at = now() WHERE id = $1 AND status = 'pending' RETURNING {COLS}"
     ))

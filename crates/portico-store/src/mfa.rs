@@ -36,10 +36,12 @@ impl TotpState {
 
 /// The TOTP state of `user_id` (None: no such user).
 pub async fn state(db: impl PgExecutor<'_>, user_id: &str) -> Result<Option<TotpState>, StoreError> {
-    Ok(sqlx::query_as::<_, TotpState>("SELECT totp_secret, totp_enabled_at, totp_last_step FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, TotpState>("SELECT totp_secret, totp_enabled_at, totp_last_step FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Stores a new pending secret; false when TOTP is already confirmed.
@@ -88,8 +90,15 @@ pub async fn claim_step(db: impl PgExecutor<'_>, user_id: &str, step: i64) -> Re
 }
 
 /// Replaces the user's recovery codes with `codes` (`(id, sha256)` pairs).
-pub async fn replace_recovery_codes(conn: &mut sqlx::PgConnection, user_id: &str, codes: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+pub async fn replace_recovery_codes(
+    conn: &mut sqlx::PgConnection,
+    user_id: &str,
+    codes: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
     for (id, hash) in codes {
         sqlx::query("INSERT INTO mfa_recovery_codes (id, user_id, code_hash) VALUES ($1, $2, $3)")
             .bind(id)
@@ -103,26 +112,33 @@ pub async fn replace_recovery_codes(conn: &mut sqlx::PgConnection, user_id: &str
 
 /// Deletes the user's recovery codes.
 pub async fn delete_recovery_codes(db: impl PgExecutor<'_>, user_id: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1").bind(user_id).execute(db).await?;
+    sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
 /// Spends the unused recovery code with digest `hash`; false when there is none.
 pub async fn use_recovery_code(db: impl PgExecutor<'_>, user_id: &str, hash: &[u8]) -> Result<bool, StoreError> {
-    let r = sqlx::query("UPDATE mfa_recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
-        .bind(user_id)
-        .bind(hash)
-        .execute(db)
-        .await?;
+    let r = sqlx::query(
+        "UPDATE mfa_recovery_codes SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(hash)
+    .execute(db)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// How many unused recovery codes the user has.
 pub async fn recovery_codes_left(db: impl PgExecutor<'_>, user_id: &str) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL")
-        .bind(user_id)
-        .fetch_one(db)
-        .await?)
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .fetch_one(db)
+            .await?,
+    )
 }
 
 /// Failed second-factor attempts of `user_id` since `since` (from the audit log, so the count is

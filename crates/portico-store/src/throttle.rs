@@ -55,12 +55,7 @@ pub struct Ticket {
 
 /// Counts an attempt on (`connection_id`, `key`) unless the key is locked. The attempt counts as
 /// a failure until [`release`] or [`clear`] says otherwise.
-pub async fn begin(
-    db: &PgPool,
-    connection_id: &str,
-    key: &[u8],
-    policy: &Policy,
-) -> Result<Admission, StoreError> {
+pub async fn begin(db: &PgPool, connection_id: &str, key: &[u8], policy: &Policy) -> Result<Admission, StoreError> {
     let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO ldap_throttle (connection_id, subject_key) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(connection_id)
@@ -103,12 +98,7 @@ pub async fn begin(
 
 /// Uncounts an attempt (it ended without a verdict on the password, or it succeeded and the key
 /// is connection-wide), lifting the lock it set, if it set one that is still in place.
-pub async fn release(
-    db: &PgPool,
-    connection_id: &str,
-    key: &[u8],
-    ticket: &Ticket,
-) -> Result<(), StoreError> {
+pub async fn release(db: &PgPool, connection_id: &str, key: &[u8], ticket: &Ticket) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE ldap_throttle SET failures = greatest(failures - 1, 0),
              locked_until = CASE WHEN $3::timestamptz IS NOT NULL AND locked_until = $3 THEN NULL ELSE locked_until END

@@ -95,13 +95,7 @@ pub async fn shared() -> &'static Directory {
                 return from_vars(&vars);
             }
             let dir = std::env::temp_dir().join(format!("portico-it-ldap-{}", std::process::id()));
-            Private::launch(
-                &dir,
-                free_port(),
-                free_port(),
-                &[("LDAP_ALLOW_UNAUTH_BIND", "1")],
-            )
-            .await;
+            Private::launch(&dir, free_port(), free_port(), &[("LDAP_ALLOW_UNAUTH_BIND", "1")]).await;
             from_vars(&read_env_file(&dir))
         })
         .await
@@ -138,18 +132,14 @@ impl Private {
 
     /// Starts a private directory named `name` with extra script variables (`LDAP_TLS=0`, …).
     pub async fn start(name: &str, env: &[(&str, &str)]) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("portico-it-ldap-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("portico-it-ldap-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ports = (free_port(), free_port());
         Self::launch(&dir, ports.0, ports.1, env).await;
         Self {
             dir_info: from_vars(&read_env_file(&dir)),
             ports,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
 
@@ -162,20 +152,12 @@ impl Private {
             .output()
             .await
             .expect("stop");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Starts it again on the same ports, keeping its entries (and their entryUUIDs).
     pub async fn restart(&self) {
-        let mut env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         env.push(("LDAP_KEEP_DATA", "1"));
         Self::launch(&self.dir_info.dir, self.ports.0, self.ports.1, &env).await;
     }
@@ -226,12 +208,7 @@ pub fn connection_body(dir: &Directory, extra: Value) -> Value {
 /// Creates an LDAP connection through the SDK API; returns its id.
 pub async fn create_connection(app: &TestApp, o: &Owner, body: Value) -> String {
     let r = app
-        .call(
-            Method::POST,
-            "/v1/sso/connections",
-            Some(&o.key),
-            Some(body),
-        )
+        .call(Method::POST, "/v1/sso/connections", Some(&o.key), Some(body))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(
@@ -242,13 +219,7 @@ pub async fn create_connection(app: &TestApp, o: &Owner, body: Value) -> String 
 }
 
 /// `POST /sso/callback/ldap` (server to server, with the organization's API key).
-pub async fn sdk_sign_in(
-    app: &TestApp,
-    o: &Owner,
-    conn_id: &str,
-    username: &str,
-    password: &str,
-) -> Resp {
+pub async fn sdk_sign_in(app: &TestApp, o: &Owner, conn_id: &str, username: &str, password: &str) -> Resp {
     app.call(
         Method::POST,
         "/sso/callback/ldap",

@@ -1,6 +1,7 @@
 //! The test harness: a real Portico on 127.0.0.1:0 over a fresh database in the shared cluster.
 
 pub mod db;
+pub mod dns;
 pub mod ldap;
 pub mod logs;
 pub mod oidc;

@@ -46,18 +46,14 @@ pub async fn idp() -> &'static Idp {
                     .local_addr()
                     .unwrap()
                     .port();
-                let dir =
-                    std::env::temp_dir().join(format!("portico-it-saml-{}", std::process::id()));
+                let dir = std::env::temp_dir().join(format!("portico-it-saml-{}", std::process::id()));
                 let out = tokio::process::Command::new("bash")
                     .arg(repo_root().join("tests/peers/saml-idp.sh"))
                     .arg("start")
                     .arg(&dir)
                     .env("SAML_PORT", port.to_string())
                     .env("SAML_WATCH_PID", std::process::id().to_string())
-                    .env(
-                        "SAML_VENV_CACHE",
-                        std::env::temp_dir().join("portico-saml-venv"),
-                    )
+                    .env("SAML_VENV_CACHE", std::env::temp_dir().join("portico-saml-venv"))
                     .output()
                     .await
                     .expect("run saml-idp.sh");
@@ -92,13 +88,7 @@ impl Idp {
     }
 
     /// A fixture (base64 SAMLResponse) of `kind` for SP `sp` at `acs`.
-    pub async fn fixture(
-        &self,
-        kind: &str,
-        in_response_to: Option<&str>,
-        sp: &str,
-        acs: &str,
-    ) -> String {
+    pub async fn fixture(&self, kind: &str, in_response_to: Option<&str>, sp: &str, acs: &str) -> String {
         let mut url = url::Url::parse(&format!("{}/response", self.base)).unwrap();
         url.query_pairs_mut()
             .append_pair("kind", kind)
@@ -134,11 +124,7 @@ impl Idp {
                 &tpl,
                 &mid,
             ),
-            (
-                "/*[local-name()='Response']/*[local-name()='Signature']",
-                &mid,
-                &out,
-            ),
+            ("/*[local-name()='Response']/*[local-name()='Signature']", &mid, &out),
         ] {
             let o = tokio::process::Command::new("xmlsec1")
                 .args(["--sign", "--privkey-pem", &key])
@@ -154,11 +140,7 @@ impl Idp {
                 .output()
                 .await
                 .unwrap();
-            assert!(
-                o.status.success(),
-                "xmlsec1: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
+            assert!(o.status.success(), "xmlsec1: {}", String::from_utf8_lossy(&o.stderr));
         }
         let signed = std::fs::read_to_string(&out).unwrap();
         for f in [tpl, mid, out] {
@@ -249,11 +231,7 @@ pub async fn idp_form(b: &reqwest::Client, idp_url: &str) -> PostForm {
 
 /// Starts a browser login at `login_path` and returns the IdP's auto-post form.
 pub async fn to_idp_form(app: &TestApp, b: &reqwest::Client, login_path: &str) -> PostForm {
-    let r = b
-        .get(format!("{}{login_path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = b.get(format!("{}{login_path}", app.base)).send().await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::FOUND,
@@ -266,12 +244,7 @@ pub async fn to_idp_form(app: &TestApp, b: &reqwest::Client, login_path: &str) -
 }
 
 /// Posts a SAMLResponse form to `action` in browser `b`.
-pub async fn post(
-    b: &reqwest::Client,
-    action: &str,
-    saml_response: &str,
-    relay_state: &str,
-) -> super::Resp {
+pub async fn post(b: &reqwest::Client, action: &str, saml_response: &str, relay_state: &str) -> super::Resp {
     let mut form = vec![("SAMLResponse", saml_response)];
     if !relay_state.is_empty() {
         form.push(("RelayState", relay_state));

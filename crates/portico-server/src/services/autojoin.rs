@@ -74,11 +74,19 @@ pub async fn at_sign_in(db: &PgPool, ctx: &ClientInfo, user: &User, proof: Proof
     }
 }
 
-async fn try_at_sign_in(db: &PgPool, ctx: &ClientInfo, user: &User, proof: Proof<'_>) -> Result<Option<Outcome>, StoreError> {
+async fn try_at_sign_in(
+    db: &PgPool,
+    ctx: &ClientInfo,
+    user: &User,
+    proof: Proof<'_>,
+) -> Result<Option<Outcome>, StoreError> {
     let Some(email_domain) = portico_core::domain::of_email(&user.email) else {
         return Ok(None);
     };
-    let Some(d) = domains::verified(db, &email_domain).await?.filter(|d| d.auto_join_enabled) else {
+    let Some(d) = domains::verified(db, &email_domain)
+        .await?
+        .filter(|d| d.auto_join_enabled)
+    else {
         return Ok(None);
     };
     if let Proof::Idp { organization_id } = proof {
@@ -113,7 +121,15 @@ async fn try_at_sign_in(db: &PgPool, ctx: &ClientInfo, user: &User, proof: Proof
         let id = ids::prefixed(JOIN_REQUEST_ID);
         let created = join_requests::insert_pending(
             &mut *tx,
-            NewJoinRequest { id: &id, organization_id: &org.id, user_id: &user.id, domain_id: &d.id, domain: &d.domain, email: &user.email, role: role.as_str() },
+            NewJoinRequest {
+                id: &id,
+                organization_id: &org.id,
+                user_id: &user.id,
+                domain_id: &d.id,
+                domain: &d.domain,
+                email: &user.email,
+                role: role.as_str(),
+            },
         )
         .await?;
         if created.is_none() {
@@ -121,12 +137,18 @@ async fn try_at_sign_in(db: &PgPool, ctx: &ClientInfo, user: &User, proof: Proof
         }
         base.action = "join_request.create";
         base.target_id = Some(id.clone());
-        Outcome::Requested { organization_id: org.id.clone(), request_id: id }
+        Outcome::Requested {
+            organization_id: org.id.clone(),
+            request_id: id,
+        }
     } else {
         if !orgs::add_member(&mut *tx, &org.id, &user.id, role.as_str()).await? {
             return Ok(None);
         }
-        Outcome::Joined { organization_id: org.id.clone(), role: role.as_str().to_owned() }
+        Outcome::Joined {
+            organization_id: org.id.clone(),
+            role: role.as_str().to_owned(),
+        }
     };
     audit::record(&mut *tx, base).await?;
     tx.commit().await?;
@@ -135,15 +157,26 @@ async fn try_at_sign_in(db: &PgPool, ctx: &ClientInfo, user: &User, proof: Proof
 
 /// Approves (`true`) or rejects a pending join request (admin+; a request for an admin-level
 /// role needs the owner, as granting that role does).
-pub async fn decide(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, id: &str, approve: bool) -> Result<JoinRequest, ApiError> {
+pub async fn decide(
+    db: &PgPool,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    id: &str,
+    approve: bool,
+) -> Result<JoinRequest, ApiError> {
     access.require(Need::Admin)?;
     if !ids::is_prefixed(id, JOIN_REQUEST_ID) {
         return Err(ApiError::NotFound("join request"));
     }
     let mut tx = db.begin().await?;
-    let req = join_requests::lock(&mut *tx, &access.org.id, id).await?.ok_or(ApiError::NotFound("join request"))?;
+    let req = join_requests::lock(&mut *tx, &access.org.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("join request"))?;
     if req.status != "pending" {
-        return Err(ApiError::Conflict(format!("this join request was already {}", req.status)));
+        return Err(ApiError::Conflict(format!(
+            "this join request was already {}",
+            req.status
+        )));
     }
     let role = Role::parse(&req.role).map_err(|_| ApiError::Internal("stored join request role invalid".into()))?;
     if approve {
@@ -152,8 +185,23 @@ pub async fn decide(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, id: &str,
         }
         orgs::add_member(&mut *tx, &access.org.id, &req.user_id, role.as_str()).await?;
     }
-    let decided = join_requests::decide(&mut *tx, &req.id, if approve { "approved" } else { "rejected" }, &access.caller.user_id).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), if approve { "join_request.approve" } else { "join_request.reject" });
+    let decided = join_requests::decide(
+        &mut *tx,
+        &req.id,
+        if approve { "approved" } else { "rejected" },
+        &access.caller.user_id,
+    )
+    .await?;
+    let mut e = event(
+        ctx,
+        Some(&access.caller),
+        Some(&access.org.id),
+        if approve {
+            "join_request.approve"
+        } else {
+            "join_request.reject"
+        },
+    );
     e.target_id = Some(req.id.clone());
     e.details = Some(json!({ "userId": req.user_id, "email": req.email, "role": req.role, "domain": req.domain }));
     audit::record(&mut *tx, e).await?;

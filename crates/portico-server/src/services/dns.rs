@@ -29,7 +29,9 @@ pub enum TxtLookup {
 /// Parses one `dns.nameservers` entry: `ip:port`, `[v6]:port` or a bare IP (port 53).
 pub fn parse_nameserver(s: &str) -> Option<SocketAddr> {
     let s = s.trim();
-    s.parse::<SocketAddr>().ok().or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
 }
 
 fn per_query_timeout(settings: &Settings) -> Duration {
@@ -42,14 +44,18 @@ fn resolver(settings: &Settings) -> Result<TokioResolver, String> {
     } else {
         let mut servers = Vec::new();
         for entry in &settings.dns.nameservers {
-            let addr = parse_nameserver(entry).ok_or_else(|| format!("dns.nameservers entry {entry:?} is not ip:port"))?;
+            let addr =
+                parse_nameserver(entry).ok_or_else(|| format!("dns.nameservers entry {entry:?} is not ip:port"))?;
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
             for c in &mut ns.connections {
                 c.port = addr.port();
             }
             servers.push(ns);
         }
-        Resolver::builder_with_config(ResolverConfig::from_name_servers(servers), TokioRuntimeProvider::default())
+        Resolver::builder_with_config(
+            ResolverConfig::from_name_servers(servers),
+            TokioRuntimeProvider::default(),
+        )
     };
     let opts: &mut ResolverOpts = builder.options_mut();
     opts.timeout = per_query_timeout(settings);
@@ -59,7 +65,11 @@ fn resolver(settings: &Settings) -> Result<TokioResolver, String> {
 
 /// Looks up the TXT records at `name` (a fully qualified name; a trailing dot is added).
 pub async fn txt(settings: &Settings, name: &str) -> TxtLookup {
-    let fqdn = if name.ends_with('.') { name.to_owned() } else { format!("{name}.") };
+    let fqdn = if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    };
     let resolver = match resolver(settings) {
         Ok(r) => r,
         Err(e) => return TxtLookup::Failed(e),
@@ -97,8 +107,14 @@ mod tests {
 
     #[test]
     fn nameserver_entries() {
-        assert_eq!(parse_nameserver("127.0.0.1:5353"), Some(SocketAddr::from(([127, 0, 0, 1], 5353))));
-        assert_eq!(parse_nameserver(" 9.9.9.9 "), Some(SocketAddr::from(([9, 9, 9, 9], 53))));
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 5353)))
+        );
+        assert_eq!(
+            parse_nameserver(" 9.9.9.9 "),
+            Some(SocketAddr::from(([9, 9, 9, 9], 53)))
+        );
         assert!(parse_nameserver("[::1]:53").is_some());
         assert_eq!(parse_nameserver("dns.example:53"), None);
     }

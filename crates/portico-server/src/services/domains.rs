@@ -35,11 +35,50 @@ pub const VALUE_PREFIX: &str = "portico-verification=";
 
 /// Consumer mail domains nobody may claim (each also refuses its subdomains).
 pub const CONSUMER_MAIL_DOMAINS: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr", "live.com", "msn.com",
-    "yahoo.com", "yahoo.co.uk", "yahoo.fr", "ymail.com", "rocketmail.com", "aol.com", "icloud.com", "me.com", "mac.com",
-    "proton.me", "protonmail.com", "pm.me", "tutanota.com", "tuta.io", "gmx.com", "gmx.de", "gmx.net", "web.de",
-    "mail.com", "mail.ru", "yandex.com", "yandex.ru", "zoho.com", "qq.com", "163.com", "126.com", "fastmail.com",
-    "hey.com", "duck.com", "orange.fr", "free.fr", "laposte.net", "t-online.de", "libero.it", "naver.com", "comcast.net",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "hotmail.fr",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "yahoo.fr",
+    "ymail.com",
+    "rocketmail.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "proton.me",
+    "protonmail.com",
+    "pm.me",
+    "tutanota.com",
+    "tuta.io",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "mail.com",
+    "mail.ru",
+    "yandex.com",
+    "yandex.ru",
+    "zoho.com",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "fastmail.com",
+    "hey.com",
+    "duck.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "t-online.de",
+    "libero.it",
+    "naver.com",
+    "comcast.net",
 ];
 
 /// The TXT record name for `domain`.
@@ -56,9 +95,15 @@ pub fn record_value(token: &str) -> String {
 pub fn claimable(input: &str) -> Result<String, ApiError> {
     let d = domain::normalize(input).map_err(|e| ApiError::field("domain", e.to_string()))?;
     if psl::domain(d.as_bytes()).is_none() {
-        return Err(ApiError::field("domain", "a public suffix (such as com, co.uk or github.io) cannot be claimed"));
+        return Err(ApiError::field(
+            "domain",
+            "a public suffix (such as com, co.uk or github.io) cannot be claimed",
+        ));
     }
-    if CONSUMER_MAIL_DOMAINS.iter().any(|c| d == *c || d.ends_with(&format!(".{c}"))) {
+    if CONSUMER_MAIL_DOMAINS
+        .iter()
+        .any(|c| d == *c || d.ends_with(&format!(".{c}")))
+    {
         return Err(ApiError::field("domain", "a consumer mail domain cannot be claimed"));
     }
     Ok(d)
@@ -93,7 +138,9 @@ fn id_ok(id: &str) -> Result<(), ApiError> {
 pub async fn get(state: &AppState, access: &OrgAccess, id: &str) -> Result<Domain, ApiError> {
     access.require(Need::Admin)?;
     id_ok(id)?;
-    domains::by_id(&state.db, &access.org.id, id).await?.ok_or(ApiError::NotFound("domain"))
+    domains::by_id(&state.db, &access.org.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("domain"))
 }
 
 /// Claims a domain (owner): pending, with the TXT record to publish.
@@ -101,12 +148,18 @@ pub async fn add(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: 
     access.require(Need::Owner)?;
     let name = claimable(input)?;
     let mut tx = state.db.begin().await?;
-    let d = domains::insert(&mut *tx, &ids::bare(), &access.org.id, &name, &token::random_urlsafe(32))
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::Conflict("domain: this organization has already added this domain".into()),
-            other => other.into(),
-        })?;
+    let d = domains::insert(
+        &mut *tx,
+        &ids::bare(),
+        &access.org.id,
+        &name,
+        &token::random_urlsafe(32),
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::Conflict("domain: this organization has already added this domain".into()),
+        other => other.into(),
+    })?;
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "domain.create");
     e.target_id = Some(d.id.clone());
     e.details = Some(json!({ "domain": d.domain }));
@@ -123,10 +176,17 @@ fn claimed_elsewhere() -> ApiError {
 }
 
 /// Verifies a domain now by a live TXT lookup (owner).
-pub async fn verify(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: &str) -> Result<(Domain, VerifyResult), ApiError> {
+pub async fn verify(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    id: &str,
+) -> Result<(Domain, VerifyResult), ApiError> {
     access.require(Need::Owner)?;
     id_ok(id)?;
-    let d = domains::by_id(&state.db, &access.org.id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let d = domains::by_id(&state.db, &access.org.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("domain"))?;
     if d.is_verified() {
         return Ok((d, "verified"));
     }
@@ -136,7 +196,10 @@ pub async fn verify(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: 
         e.details = Some(json!({ "domain": d.domain }));
         e
     };
-    if domains::verified(&state.db, &d.domain).await?.is_some_and(|v| v.organization_id != access.org.id) {
+    if domains::verified(&state.db, &d.domain)
+        .await?
+        .is_some_and(|v| v.organization_id != access.org.id)
+    {
         audit::record(&state.db, failed(audit_base(), "claimed_by_another_organization")).await?;
         return Err(claimed_elsewhere());
     }
@@ -184,7 +247,13 @@ pub struct AutoJoinInput {
 }
 
 /// Sets a domain's auto-join policy (owner). It takes effect once the domain is verified.
-pub async fn set_auto_join(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: &str, input: AutoJoinInput) -> Result<Domain, ApiError> {
+pub async fn set_auto_join(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    id: &str,
+    input: AutoJoinInput,
+) -> Result<Domain, ApiError> {
     access.require(Need::Owner)?;
     id_ok(id)?;
     if let Some(r) = &input.role {
@@ -194,12 +263,19 @@ pub async fn set_auto_join(state: &AppState, ctx: &ClientInfo, access: &OrgAcces
         }
     }
     let mut tx = state.db.begin().await?;
-    let current = domains::by_id(&mut *tx, &access.org.id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let current = domains::by_id(&mut *tx, &access.org.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("domain"))?;
     let enabled = input.enabled.unwrap_or(current.auto_join_enabled);
     let require_approval = input.require_approval.unwrap_or(current.auto_join_require_approval);
     let role = input.role.unwrap_or_else(|| current.auto_join_role.clone());
     let d = domains::set_auto_join(&mut *tx, &access.org.id, id, enabled, require_approval, &role).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "domain.auto_join.update");
+    let mut e = event(
+        ctx,
+        Some(&access.caller),
+        Some(&access.org.id),
+        "domain.auto_join.update",
+    );
     e.target_id = Some(d.id.clone());
     e.details = Some(json!({
         "domain": d.domain,
@@ -216,7 +292,9 @@ pub async fn remove(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: 
     access.require(Need::Owner)?;
     id_ok(id)?;
     let mut tx = state.db.begin().await?;
-    let d = domains::by_id(&mut *tx, &access.org.id, id).await?.ok_or(ApiError::NotFound("domain"))?;
+    let d = domains::by_id(&mut *tx, &access.org.id, id)
+        .await?
+        .ok_or(ApiError::NotFound("domain"))?;
     domains::delete(&mut *tx, &access.org.id, id).await?;
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "domain.delete");
     e.target_id = Some(d.id.clone());
@@ -251,7 +329,17 @@ mod tests {
     fn claimable_domains() {
         assert_eq!(claimable("ExAmple.COM.").ok().as_deref(), Some("example.com"));
         assert_eq!(claimable("acme.co.uk").ok().as_deref(), Some("acme.co.uk"));
-        for bad in ["com", "co.uk", "github.io", "gmail.com", "eu.gmail.com", "Proton.Me", "127.0.0.1", "localhost", "a..b"] {
+        for bad in [
+            "com",
+            "co.uk",
+            "github.io",
+            "gmail.com",
+            "eu.gmail.com",
+            "Proton.Me",
+            "127.0.0.1",
+            "localhost",
+            "a..b",
+        ] {
             assert!(claimable(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(record_name("example.com"), "_portico-verification.example.com");

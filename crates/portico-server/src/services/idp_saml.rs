@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use portico_core::idp::{IdentityProvider, IdpError};
 use portico_core::secretbox::{SecretBox, Slot};
 use portico_http::OutboundPolicy;
-use portico_saml::{
-    AttributeMapping, IdpSource, SamlConfig, SamlProvider, SamlRuntime, SignaturePolicy,
-};
+use portico_saml::{AttributeMapping, IdpSource, SamlConfig, SamlProvider, SamlRuntime, SignaturePolicy};
 use portico_store::connections::Connection;
 use serde_json::Value;
 
@@ -62,17 +60,11 @@ pub fn idp_source(conn: &Connection) -> Result<IdpSource, IdpError> {
         .config
         .get("idpCertificates")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
     Ok(IdpSource::Explicit {
         entity_id: entity_id.ok_or_else(|| IdpError::Config("idpEntityId is missing".into()))?,
-        sso_url: text(conn, "idpSsoUrl")
-            .ok_or_else(|| IdpError::Config("idpSsoUrl is missing".into()))?,
+        sso_url: text(conn, "idpSsoUrl").ok_or_else(|| IdpError::Config("idpSsoUrl is missing".into()))?,
         certificates,
     })
 }
@@ -99,9 +91,7 @@ pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpE
                         column: "sp_private_key",
                     },
                 )
-                .map_err(|e| {
-                    IdpError::Config(format!("the SP private key cannot be opened: {e}"))
-                })?,
+                .map_err(|e| IdpError::Config(format!("the SP private key cannot be opened: {e}")))?,
         ),
         None => None,
     };
@@ -115,10 +105,8 @@ pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpE
         })
         .unwrap_or_default();
     Ok(SamlConfig {
-        sp_entity_id: text(conn, "spEntityId")
-            .ok_or_else(|| IdpError::Config("spEntityId is missing".into()))?,
-        acs_url: text(conn, "spAcsUrl")
-            .ok_or_else(|| IdpError::Config("spAcsUrl is missing".into()))?,
+        sp_entity_id: text(conn, "spEntityId").ok_or_else(|| IdpError::Config("spEntityId is missing".into()))?,
+        acs_url: text(conn, "spAcsUrl").ok_or_else(|| IdpError::Config("spAcsUrl is missing".into()))?,
         idp_initiated_acs_url: idp_initiated_acs(conn),
         sp_key_pem,
         sp_cert_pem: text(conn, SP_CERTIFICATE),
@@ -135,11 +123,7 @@ pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpE
 }
 
 /// The concrete SAML provider of `conn` (SP metadata, IdP-initiated login).
-pub fn build(
-    rt: &IdpRuntime,
-    conn: &Connection,
-    secrets: &SecretBox,
-) -> Result<SamlProvider, IdpError> {
+pub fn build(rt: &IdpRuntime, conn: &Connection, secrets: &SecretBox) -> Result<SamlProvider, IdpError> {
     SamlProvider::new(config(conn, secrets)?, runtime(&rt.outbound))
 }
 
@@ -150,6 +134,26 @@ pub fn provider(
     secrets: &SecretBox,
 ) -> Result<Arc<dyn IdentityProvider>, IdpError> {
     Ok(Arc::new(build(rt, conn, secrets)?))
+}
+
+/// Refuses a SAML configuration without a usable IdP signing certificate, naming the field:
+/// explicit certificates and pasted metadata are checked here (no network); a metadata URL is
+/// checked at login and by the connection test. Called at creation; suitable for updates too.
+pub fn check_idp(conn: &Connection) -> Result<(), ApiError> {
+    let source = idp_source(conn).map_err(|e| ApiError::field("idpCertificate", e.to_string()))?;
+    if let Err(e) = portico_saml::metadata::check_offline(&source) {
+        let field = match source {
+            IdpSource::MetadataXml { .. } => "metadataXml",
+            IdpSource::MetadataUrl { .. } => "metadataUrl",
+            IdpSource::Explicit { .. } => "idpCertificate",
+        };
+        let message = match e {
+            IdpError::Config(m) | IdpError::Metadata(m) => m,
+            other => other.to_string(),
+        };
+        return Err(ApiError::field(field, message));
+    }
+    Ok(())
 }
 
 /// Prepares a new SAML connection before it is stored: SP entity ID and ACS defaults, the
@@ -168,15 +172,7 @@ pub fn prepare(state: &AppState, conn: &mut Connection) -> Result<(), ApiError> 
         Value::String(format!("{base}/api/auth/sso/saml/{}/acs", conn.id)),
     );
     conn.config = Value::Object(cfg);
-    let source = idp_source(conn).map_err(|e| ApiError::field("idpCertificate", e.to_string()))?;
-    if let Err(e) = portico_saml::metadata::check_offline(&source) {
-        let field = match source {
-            IdpSource::MetadataXml { .. } => "metadataXml",
-            IdpSource::MetadataUrl { .. } => "metadataUrl",
-            IdpSource::Explicit { .. } => "idpCertificate",
-        };
-        return Err(ApiError::field(field, e.to_string()));
-    }
+    check_idp(conn)?;
     if conn.sp_private_key.is_none() {
         let (key, cert) = portico_saml::generate_sp_credentials(&format!("Portico SP {}", conn.id))
             .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -3,8 +3,9 @@
 //! - identities are keyed on (connection, subject), never on email alone;
 //! - the email's domain must be one of the connection's domains when it lists any, and an
 //!   email the IdP marks unverified is refused;
-//! - an existing account is linked by email only when the IdP says the email is verified and the
-//!   domain is DNS-verified by this organization;
+//! - an existing account is linked by email only when the IdP says the email is verified, the
+//!   domain is DNS-verified by this organization, and no other organization's IdP signs the
+//!   account in already (that IdP is not authoritative for the domain);
 //! - JIT on: user + identity + membership (`defaultRole`, else `member`) in one transaction,
 //!   race-safe (a unique violation retries and finds the winner's rows); JIT off: only linked
 //!   users or existing members; disabled users never pass.
@@ -178,6 +179,16 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
                             "existing user {} not linked: email_verified={:?}, domain {domain} verified by organization: {verified_domain}",
                             existing.id, identity.email_verified
                         ),
+                    )
+                    .into());
+                }
+                // Another organization's IdP that already signs this account in is not
+                // authoritative for a domain this organization verified: linking would let it
+                // sign in as the person this organization's IdP vouches for.
+                if domains::has_identities_outside(&mut *tx, &existing.id, &conn.organization_id).await? {
+                    return Err(Refusal::new(
+                        "ACCOUNT_LINK_REFUSED",
+                        format!("existing user {} not linked: it signs in through another organization's identity provider", existing.id),
                     )
                     .into());
                 }

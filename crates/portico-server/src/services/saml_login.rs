@@ -34,12 +34,7 @@ pub fn clear_binding(state: &AppState, name: &str) -> String {
     format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; {attrs}; Max-Age=0")
 }
 
-fn failure(
-    conn: &Connection,
-    status: StatusCode,
-    code: &'static str,
-    reason: impl Into<String>,
-) -> LoginFailure {
+fn failure(conn: &Connection, status: StatusCode, code: &'static str, reason: impl Into<String>) -> LoginFailure {
     LoginFailure {
         status,
         code,
@@ -187,13 +182,6 @@ pub async fn idp_initiated(
             "format: no SAMLResponse",
         ));
     }
-    let done = login::complete(
-        state,
-        ctx,
-        &conn,
-        None,
-        LoginInput::SamlResponse { saml_response },
-    )
-    .await?;
+    let done = login::complete(state, ctx, &conn, None, LoginInput::SamlResponse { saml_response }).await?;
     Ok((conn, done))
 }

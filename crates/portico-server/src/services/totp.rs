@@ -95,7 +95,11 @@ fn is_totp_code(s: &str) -> bool {
 
 /// A recovery code as typed (any case, dashes and spaces ignored) in canonical form, if it can be one.
 pub fn normalize_recovery_code(input: &str) -> Option<String> {
-    let c: String = input.chars().filter(|c| !matches!(c, '-' | ' ')).collect::<String>().to_ascii_uppercase();
+    let c: String = input
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .collect::<String>()
+        .to_ascii_uppercase();
     (c.len() == 16 && c.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))).then_some(c)
 }
 
@@ -107,7 +111,13 @@ fn new_recovery_codes() -> (Vec<String>, Vec<(String, Vec<u8>)>) {
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let canonical = BASE32_NOPAD.encode(&raw);
         let lower = canonical.to_ascii_lowercase();
-        shown.push(format!("{}-{}-{}-{}", &lower[0..4], &lower[4..8], &lower[8..12], &lower[12..16]));
+        shown.push(format!(
+            "{}-{}-{}-{}",
+            &lower[0..4],
+            &lower[4..8],
+            &lower[8..12],
+            &lower[12..16]
+        ));
         stored.push((ids::prefixed(RECOVERY_ID), token::digest(&canonical)));
     }
     (shown, stored)
@@ -132,7 +142,11 @@ pub fn otpauth_uri(account: &str, secret_b32: &str) -> String {
 }
 
 fn slot(user_id: &str) -> Slot<'_> {
-    Slot { table: "users", row: user_id, column: "totp_secret" }
+    Slot {
+        table: "users",
+        row: user_id,
+        column: "totp_secret",
+    }
 }
 
 fn open_secret(state: &AppState, user_id: &str, sealed: &str) -> Result<Vec<u8>, ApiError> {
@@ -152,8 +166,14 @@ pub struct Enrolment {
 
 /// Whether the user has TOTP on, pending, and how many recovery codes are left.
 pub async fn status(state: &AppState, user_id: &str) -> Result<serde_json::Value, ApiError> {
-    let st = mfa::state(&state.db, user_id).await?.ok_or(ApiError::Unauthorized("invalid credentials"))?;
-    let left = if st.enabled() { mfa::recovery_codes_left(&state.db, user_id).await? } else { 0 };
+    let st = mfa::state(&state.db, user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid credentials"))?;
+    let left = if st.enabled() {
+        mfa::recovery_codes_left(&state.db, user_id).await?
+    } else {
+        0
+    };
     Ok(serde_json::json!({
         "enabled": st.enabled(),
         "pending": !st.enabled() && st.totp_secret.is_some(),
@@ -164,16 +184,22 @@ pub async fn status(state: &AppState, user_id: &str) -> Result<serde_json::Value
 
 async fn session_user(state: &AppState, caller: &Caller) -> Result<User, ApiError> {
     if !matches!(caller.credential, Credential::Session { .. }) {
-        return Err(ApiError::Forbidden("multi-factor authentication is managed from a signed-in session, not with an API key".into()));
+        return Err(ApiError::Forbidden(
+            "multi-factor authentication is managed from a signed-in session, not with an API key".into(),
+        ));
     }
-    users::by_id(&state.db, &caller.user_id).await?.ok_or(ApiError::Unauthorized("invalid credentials"))
+    users::by_id(&state.db, &caller.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid credentials"))
 }
 
 /// Starts (or restarts) an enrolment: a new pending secret, not yet required at sign-in.
 pub async fn enrol(state: &AppState, ctx: &ClientInfo, caller: &Caller) -> Result<Enrolment, ApiError> {
     let user = session_user(state, caller).await?;
     if user.password_hash.is_none() {
-        return Err(ApiError::Conflict("TOTP protects password sign-in, and this account has no password".into()));
+        return Err(ApiError::Conflict(
+            "TOTP protects password sign-in, and this account has no password".into(),
+        ));
     }
     let mut raw = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -186,16 +212,25 @@ pub async fn enrol(state: &AppState, ctx: &ClientInfo, caller: &Caller) -> Resul
     audit::record(&mut *tx, event(ctx, Some(caller), None, "mfa.totp.enrol")).await?;
     tx.commit().await?;
     let uri = otpauth_uri(&user.email, &b32);
-    Ok(Enrolment { secret: SecretString::from(b32), uri })
+    Ok(Enrolment {
+        secret: SecretString::from(b32),
+        uri,
+    })
 }
 
 /// Confirms the pending secret with a first code; returns the recovery codes (shown once).
 pub async fn confirm(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: &str) -> Result<Vec<String>, ApiError> {
     let user = session_user(state, caller).await?;
-    let st = mfa::state(&state.db, &user.id).await?.ok_or(ApiError::Unauthorized("invalid credentials"))?;
+    let st = mfa::state(&state.db, &user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid credentials"))?;
     let sealed = match (&st.totp_secret, st.enabled()) {
         (_, true) => return Err(ApiError::Conflict("TOTP is already enabled".into())),
-        (None, false) => return Err(ApiError::Conflict("no TOTP enrolment is pending; POST /api/user/mfa/totp first".into())),
+        (None, false) => {
+            return Err(ApiError::Conflict(
+                "no TOTP enrolment is pending; POST /api/user/mfa/totp first".into(),
+            ))
+        }
         (Some(s), false) => s.clone(),
     };
     throttle(state, &user.id).await?;
@@ -204,8 +239,16 @@ pub async fn confirm(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: 
     let step = match is_totp_code(code).then(|| match_code(&secret, code, current_step(), st.totp_last_step)) {
         Some(CodeMatch::Fresh(step)) => step,
         other => {
-            let reason = if other == Some(CodeMatch::Replayed) { "mfa_replayed" } else { "mfa_invalid" };
-            audit::record(&state.db, failed(event(ctx, Some(caller), None, "mfa.totp.confirm"), reason)).await?;
+            let reason = if other == Some(CodeMatch::Replayed) {
+                "mfa_replayed"
+            } else {
+                "mfa_invalid"
+            };
+            audit::record(
+                &state.db,
+                failed(event(ctx, Some(caller), None, "mfa.totp.confirm"), reason),
+            )
+            .await?;
             return Err(ApiError::field("code", "is not a valid authenticator code"));
         }
     };
@@ -225,7 +268,11 @@ pub async fn disable(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: 
     let user = session_user(state, caller).await?;
     require_enabled(state, &user.id).await?;
     if let Err(reason) = second_factor(state, &user.id, code).await? {
-        audit::record(&state.db, failed(event(ctx, Some(caller), None, "mfa.totp.disable"), reason)).await?;
+        audit::record(
+            &state.db,
+            failed(event(ctx, Some(caller), None, "mfa.totp.disable"), reason),
+        )
+        .await?;
         return Err(ApiError::field("code", "is not a valid authenticator or recovery code"));
     }
     let mut tx = state.db.begin().await?;
@@ -237,17 +284,30 @@ pub async fn disable(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: 
 }
 
 /// Replaces the recovery codes (needs a current code); returns the new ones (shown once).
-pub async fn regenerate_recovery_codes(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: &str) -> Result<Vec<String>, ApiError> {
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    ctx: &ClientInfo,
+    caller: &Caller,
+    code: &str,
+) -> Result<Vec<String>, ApiError> {
     let user = session_user(state, caller).await?;
     require_enabled(state, &user.id).await?;
     if let Err(reason) = second_factor(state, &user.id, code).await? {
-        audit::record(&state.db, failed(event(ctx, Some(caller), None, "mfa.recovery_codes.regenerate"), reason)).await?;
+        audit::record(
+            &state.db,
+            failed(event(ctx, Some(caller), None, "mfa.recovery_codes.regenerate"), reason),
+        )
+        .await?;
         return Err(ApiError::field("code", "is not a valid authenticator or recovery code"));
     }
     let (shown, stored) = new_recovery_codes();
     let mut tx = state.db.begin().await?;
     mfa::replace_recovery_codes(&mut tx, &user.id, &stored).await?;
-    audit::record(&mut *tx, event(ctx, Some(caller), None, "mfa.recovery_codes.regenerate")).await?;
+    audit::record(
+        &mut *tx,
+        event(ctx, Some(caller), None, "mfa.recovery_codes.regenerate"),
+    )
+    .await?;
     tx.commit().await?;
     Ok(shown)
 }
@@ -262,16 +322,24 @@ async fn require_enabled(state: &AppState, user_id: &str) -> Result<(), ApiError
 async fn throttle(state: &AppState, user_id: &str) -> Result<(), ApiError> {
     let since = Utc::now() - Duration::seconds(FAILURE_WINDOW_SECS);
     if mfa::recent_failures(&state.db, user_id, since).await? >= MAX_FAILURES {
-        return Err(ApiError::RateLimited { retry_after: FAILURE_WINDOW_SECS.unsigned_abs() });
+        return Err(ApiError::RateLimited {
+            retry_after: FAILURE_WINDOW_SECS.unsigned_abs(),
+        });
     }
     Ok(())
 }
 
 /// Checks a second factor (TOTP code or recovery code) of a user with TOTP enabled and spends
 /// it. `Ok(Err(reason))` is a refusal with its audit reason (`mfa_invalid`, `mfa_replayed`).
-pub async fn second_factor(state: &AppState, user_id: &str, code: &str) -> Result<Result<&'static str, &'static str>, ApiError> {
+pub async fn second_factor(
+    state: &AppState,
+    user_id: &str,
+    code: &str,
+) -> Result<Result<&'static str, &'static str>, ApiError> {
     throttle(state, user_id).await?;
-    let st = mfa::state(&state.db, user_id).await?.ok_or(ApiError::Unauthorized("invalid credentials"))?;
+    let st = mfa::state(&state.db, user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("invalid credentials"))?;
     let Some(sealed) = st.totp_secret.as_deref().filter(|_| st.enabled()) else {
         return Ok(Err("mfa_invalid"));
     };
@@ -306,19 +374,27 @@ pub async fn password_second_factor(
     }
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         audit::record(&state.db, failed(base.clone(), "mfa_required")).await?;
-        return Err(mfa_required("a second factor is required: send totpCode (an authenticator or recovery code)"));
+        return Err(mfa_required(
+            "a second factor is required: send totpCode (an authenticator or recovery code)",
+        ));
     };
     match second_factor(state, &user.id, code).await? {
         Ok(kind) => Ok(Some(kind)),
         Err(reason) => {
             audit::record(&state.db, failed(base.clone(), reason)).await?;
-            Err(mfa_required("the authenticator or recovery code is invalid or was already used"))
+            Err(mfa_required(
+                "the authenticator or recovery code is invalid or was already used",
+            ))
         }
     }
 }
 
 fn mfa_required(message: &str) -> ApiError {
-    ApiError::Coded { status: axum::http::StatusCode::FORBIDDEN, code: "MFA_REQUIRED", message: message.to_owned() }
+    ApiError::Coded {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code: "MFA_REQUIRED",
+        message: message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -330,7 +406,12 @@ mod tests {
     fn rfc6238_sha1_vectors() {
         // RFC 6238 appendix B (8 digits there; the last 6 digits are the 6-digit code).
         let secret = b"12345678901234567890";
-        for (t, eight) in [(59i64, "94287082"), (1_111_111_109, "07081804"), (1_234_567_890, "89005924"), (2_000_000_000, "69279037")] {
+        for (t, eight) in [
+            (59i64, "94287082"),
+            (1_111_111_109, "07081804"),
+            (1_234_567_890, "89005924"),
+            (2_000_000_000, "69279037"),
+        ] {
             assert_eq!(code_at(secret, t / STEP_SECS), &eight[2..]);
         }
     }
@@ -342,9 +423,18 @@ mod tests {
         let c = code_at(secret, now);
         assert_eq!(match_code(secret, &c, now, None), CodeMatch::Fresh(now));
         assert_eq!(match_code(secret, &c, now, Some(now)), CodeMatch::Replayed);
-        assert_eq!(match_code(secret, &code_at(secret, now - 1), now, Some(now - 2)), CodeMatch::Fresh(now - 1));
-        assert_eq!(match_code(secret, &code_at(secret, now + 1), now, Some(now)), CodeMatch::Fresh(now + 1));
-        assert_eq!(match_code(secret, &code_at(secret, now - 2), now, None), CodeMatch::Invalid);
+        assert_eq!(
+            match_code(secret, &code_at(secret, now - 1), now, Some(now - 2)),
+            CodeMatch::Fresh(now - 1)
+        );
+        assert_eq!(
+            match_code(secret, &code_at(secret, now + 1), now, Some(now)),
+            CodeMatch::Fresh(now + 1)
+        );
+        assert_eq!(
+            match_code(secret, &code_at(secret, now - 2), now, None),
+            CodeMatch::Invalid
+        );
     }
 
     #[test]
@@ -353,7 +443,10 @@ mod tests {
         assert_eq!(shown.len(), RECOVERY_CODES);
         let canonical = normalize_recovery_code(&shown[0]).unwrap();
         assert_eq!(token::digest(&canonical), stored[0].1);
-        assert_eq!(normalize_recovery_code(&shown[0].to_ascii_uppercase().replace('-', " ")).unwrap(), canonical);
+        assert_eq!(
+            normalize_recovery_code(&shown[0].to_ascii_uppercase().replace('-', " ")).unwrap(),
+            canonical
+        );
         assert_eq!(normalize_recovery_code("123456"), None);
         let uri = otpauth_uri("a+b@example.com", "JBSWY3DPEHPK3PXP");
         assert_eq!(uri, "otpauth://totp/Portico:a%2Bb%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Portico&algorithm=SHA1&digits=6&period=30");

@@ -16,8 +16,11 @@ use crate::state::AppState;
 
 /// Registers the route.
 pub fn routes(api: Api) -> Api {
-    api.section("authentication", false)
-        .post("/api/auth/sign-in/discover", "How an email signs in: SSO (with the login URL) or password", discover)
+    api.section("authentication", false).post(
+        "/api/auth/sign-in/discover",
+        "How an email signs in: SSO (with the login URL) or password",
+        discover,
+    )
 }
 
 #[derive(Deserialize)]
@@ -32,15 +35,22 @@ async fn discover(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): 
         .then(|| portico_core::domain::of_email(email))
         .flatten()
         .ok_or_else(|| ApiError::field("email", "must be an email address"))?;
-    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
     let Some((org, conn)) = domains::sso_route(&state, &email_domain).await? else {
         return Ok(Envelope::ok(json!({ "method": "password" })));
     };
     if conn.protocol == "ldap" {
         let url = format!("{}/api/auth/sso/{}/ldap", state.settings.public_base(), org.slug);
-        return Ok(Envelope::ok(json!({ "method": "sso", "protocol": "ldap", "loginUrl": url })));
+        return Ok(Envelope::ok(
+            json!({ "method": "sso", "protocol": "ldap", "loginUrl": url }),
+        ));
     }
-    let mut url = url::Url::parse(&state.sso_login_url(&org.slug)).map_err(|e| ApiError::Internal(format!("login URL: {e}")))?;
+    let mut url =
+        url::Url::parse(&state.sso_login_url(&org.slug)).map_err(|e| ApiError::Internal(format!("login URL: {e}")))?;
     url.query_pairs_mut().append_pair("email", email);
-    Ok(Envelope::ok(json!({ "method": "sso", "protocol": conn.protocol, "loginUrl": url.as_str() })))
+    Ok(Envelope::ok(
+        json!({ "method": "sso", "protocol": conn.protocol, "loginUrl": url.as_str() }),
+    ))
 }

@@ -22,16 +22,52 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("domains", true)
-        .post("/api/user/organizations/{orgId}/domains", "Add a domain (owner): pending, with the DNS TXT record to publish", add)
-        .get("/api/user/organizations/{orgId}/domains", "The organization's domains (owner/admin)", list)
-        .get("/api/user/organizations/{orgId}/domains/{domainId}", "Read a domain (owner/admin)", get)
-        .patch("/api/user/organizations/{orgId}/domains/{domainId}", "Set a domain's auto-join policy (owner)", patch)
-        .delete("/api/user/organizations/{orgId}/domains/{domainId}", "Remove a domain (owner)", remove)
-        .post("/api/user/organizations/{orgId}/domains/{domainId}/verify", "Verify a domain now by a DNS TXT lookup (owner)", verify)
+        .post(
+            "/api/user/organizations/{orgId}/domains",
+            "Add a domain (owner): pending, with the DNS TXT record to publish",
+            add,
+        )
+        .get(
+            "/api/user/organizations/{orgId}/domains",
+            "The organization's domains (owner/admin)",
+            list,
+        )
+        .get(
+            "/api/user/organizations/{orgId}/domains/{domainId}",
+            "Read a domain (owner/admin)",
+            get,
+        )
+        .patch(
+            "/api/user/organizations/{orgId}/domains/{domainId}",
+            "Set a domain's auto-join policy (owner)",
+            patch,
+        )
+        .delete(
+            "/api/user/organizations/{orgId}/domains/{domainId}",
+            "Remove a domain (owner)",
+            remove,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/domains/{domainId}/verify",
+            "Verify a domain now by a DNS TXT lookup (owner)",
+            verify,
+        )
         .section("join-requests", true)
-        .get("/api/user/organizations/{orgId}/join-requests", "Auto-join requests awaiting approval (admin+)", list_requests)
-        .post("/api/user/organizations/{orgId}/join-requests/{requestId}/approve", "Approve a join request (admin+)", approve)
-        .post("/api/user/organizations/{orgId}/join-requests/{requestId}/reject", "Reject a join request (admin+)", reject)
+        .get(
+            "/api/user/organizations/{orgId}/join-requests",
+            "Auto-join requests awaiting approval (admin+)",
+            list_requests,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/join-requests/{requestId}/approve",
+            "Approve a join request (admin+)",
+            approve,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/join-requests/{requestId}/reject",
+            "Reject a join request (admin+)",
+            reject,
+        )
 }
 
 fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> &'a str {
@@ -44,7 +80,12 @@ struct AddBody {
     domain: String,
 }
 
-async fn add(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(b): ValidJson<AddBody>) -> OrgResult {
+async fn add(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    ValidJson(b): ValidJson<AddBody>,
+) -> OrgResult {
     let d = service::add(&state, &ctx, &access, &b.domain).await?;
     Ok(Envelope::created(service::view(&d)).message("Domain added; publish the TXT record, then verify"))
 }
@@ -53,7 +94,11 @@ async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): V
     access.require(Need::Admin)?;
     let page = q.page()?;
     let paged = domains::list(&state.db, &access.org.id, &page).await?;
-    Ok(Envelope::list(paged.items.iter().map(service::view).collect(), paged.next_cursor, page.limit))
+    Ok(Envelope::list(
+        paged.items.iter().map(service::view).collect(),
+        paged.next_cursor,
+        page.limit,
+    ))
 }
 
 async fn get(State(state): State<AppState>, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
@@ -82,17 +127,31 @@ async fn patch(
     Path(p): Path<HashMap<String, String>>,
     ValidJson(b): ValidJson<PatchBody>,
 ) -> OrgResult {
-    let input = AutoJoinInput { enabled: b.auto_join.enabled, require_approval: b.auto_join.require_approval, role: b.auto_join.role };
+    let input = AutoJoinInput {
+        enabled: b.auto_join.enabled,
+        require_approval: b.auto_join.require_approval,
+        role: b.auto_join.role,
+    };
     let d = service::set_auto_join(&state, &ctx, &access, param(&p, "domainId"), input).await?;
     Ok(Envelope::ok(service::view(&d)).message("Auto-join updated"))
 }
 
-async fn remove(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn remove(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let d = service::remove(&state, &ctx, &access, param(&p, "domainId")).await?;
     Ok(Envelope::ok(serde_json::json!({ "id": d.id, "domain": d.domain, "deleted": true })).message("Domain removed"))
 }
 
-async fn verify(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn verify(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let (d, result) = service::verify(&state, &ctx, &access, param(&p, "domainId")).await?;
     let mut data = service::view(&d);
     if let Some(o) = data.as_object_mut() {
@@ -101,7 +160,10 @@ async fn verify(State(state): State<AppState>, ctx: ClientInfo, access: OrgAcces
     let message = match result {
         "verified" => "Domain verified".to_owned(),
         "record_not_found" => format!("Not verified: no TXT record at {}", service::record_name(&d.domain)),
-        "record_mismatch" => format!("Not verified: the TXT record at {} does not hold the expected value", service::record_name(&d.domain)),
+        "record_mismatch" => format!(
+            "Not verified: the TXT record at {} does not hold the expected value",
+            service::record_name(&d.domain)
+        ),
         other => format!("Not verified: {other} (the DNS lookup failed; retry later)"),
     };
     Ok(Envelope::ok(data).message(message))
@@ -150,9 +212,17 @@ struct RequestsQuery {
     cursor: Option<String>,
 }
 
-async fn list_requests(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<RequestsQuery>) -> OrgResult {
+async fn list_requests(
+    State(state): State<AppState>,
+    access: OrgAccess,
+    ValidQuery(q): ValidQuery<RequestsQuery>,
+) -> OrgResult {
     access.require(Need::Admin)?;
-    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
     let status = match q.status.as_deref() {
         None | Some("pending") => Some("pending"),
         Some("all") => None,
@@ -160,15 +230,29 @@ async fn list_requests(State(state): State<AppState>, access: OrgAccess, ValidQu
         Some(_) => return Err(ApiError::field("status", "must be pending, approved, rejected or all")),
     };
     let paged = join_requests::list(&state.db, &access.org.id, status, &page).await?;
-    Ok(Envelope::list(paged.items.iter().map(JoinRequestView::from).collect(), paged.next_cursor, page.limit))
+    Ok(Envelope::list(
+        paged.items.iter().map(JoinRequestView::from).collect(),
+        paged.next_cursor,
+        page.limit,
+    ))
 }
 
-async fn approve(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn approve(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let r = autojoin::decide(&state.db, &ctx, &access, param(&p, "requestId"), true).await?;
     Ok(Envelope::ok(JoinRequestView::from(&r)).message("Join request approved"))
 }
 
-async fn reject(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn reject(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let r = autojoin::decide(&state.db, &ctx, &access, param(&p, "requestId"), false).await?;
     Ok(Envelope::ok(JoinRequestView::from(&r)).message("Join request rejected"))
 }

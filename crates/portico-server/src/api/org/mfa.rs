@@ -17,11 +17,31 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("mfa", true)
-        .get("/api/user/mfa/totp", "Whether TOTP is on, and recovery codes left", status)
-        .post("/api/user/mfa/totp", "Start TOTP enrolment: secret and otpauth:// URI (shown once)", enrol)
-        .post("/api/user/mfa/totp/confirm", "Confirm TOTP with a first code; returns recovery codes (shown once)", confirm)
-        .delete("/api/user/mfa/totp", "Turn TOTP off (needs a current code or a recovery code)", disable)
-        .post("/api/user/mfa/recovery-codes", "Replace the recovery codes (needs a current code)", regenerate)
+        .get(
+            "/api/user/mfa/totp",
+            "Whether TOTP is on, and recovery codes left",
+            status,
+        )
+        .post(
+            "/api/user/mfa/totp",
+            "Start TOTP enrolment: secret and otpauth:// URI (shown once)",
+            enrol,
+        )
+        .post(
+            "/api/user/mfa/totp/confirm",
+            "Confirm TOTP with a first code; returns recovery codes (shown once)",
+            confirm,
+        )
+        .delete(
+            "/api/user/mfa/totp",
+            "Turn TOTP off (needs a current code or a recovery code)",
+            disable,
+        )
+        .post(
+            "/api/user/mfa/recovery-codes",
+            "Replace the recovery codes (needs a current code)",
+            regenerate,
+        )
 }
 
 #[derive(Deserialize)]
@@ -33,7 +53,10 @@ struct CodeBody {
 fn code(b: &CodeBody) -> Result<&str, ApiError> {
     let c = b.code.trim();
     if c.is_empty() || c.len() > 64 {
-        return Err(ApiError::field("code", "must be an authenticator code or a recovery code"));
+        return Err(ApiError::field(
+            "code",
+            "must be an authenticator code or a recovery code",
+        ));
     }
     Ok(c)
 }
@@ -54,17 +77,33 @@ async fn enrol(State(state): State<AppState>, ctx: ClientInfo, caller: Caller) -
     Ok(Envelope::created(data).message("Scan the secret into an authenticator app, then confirm with a code"))
 }
 
-async fn confirm(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, ValidJson(b): ValidJson<CodeBody>) -> OrgResult {
+async fn confirm(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    ValidJson(b): ValidJson<CodeBody>,
+) -> OrgResult {
     let codes = totp::confirm(&state, &ctx, &caller, code(&b)?).await?;
-    Ok(Envelope::ok(json!({ "enabled": true, "recoveryCodes": codes })).message("TOTP enabled; store the recovery codes now, they are shown only once"))
+    Ok(Envelope::ok(json!({ "enabled": true, "recoveryCodes": codes }))
+        .message("TOTP enabled; store the recovery codes now, they are shown only once"))
 }
 
-async fn disable(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, ValidJson(b): ValidJson<CodeBody>) -> OrgResult {
+async fn disable(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    ValidJson(b): ValidJson<CodeBody>,
+) -> OrgResult {
     totp::disable(&state, &ctx, &caller, code(&b)?).await?;
     Ok(Envelope::ok(json!({ "enabled": false })).message("TOTP disabled"))
 }
 
-async fn regenerate(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, ValidJson(b): ValidJson<CodeBody>) -> OrgResult {
+async fn regenerate(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    ValidJson(b): ValidJson<CodeBody>,
+) -> OrgResult {
     let codes = totp::regenerate_recovery_codes(&state, &ctx, &caller, code(&b)?).await?;
     Ok(Envelope::ok(json!({ "recoveryCodes": codes })).message("Recovery codes replaced; they are shown only once"))
 }

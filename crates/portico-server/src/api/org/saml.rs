@@ -36,10 +36,7 @@ pub fn routes(api: Api) -> Api {
         )
 }
 
-async fn sp_metadata(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     if !id.starts_with("sso_") || id.len() > 40 {
         return Err(ApiError::NotFound("SAML connection"));
     }
@@ -93,32 +90,15 @@ async fn fail(state: &AppState, ctx: &ClientInfo, f: LoginFailure, cookies: &[St
     redirect(&login::app_error_url(&state.settings, f.code), cookies)
 }
 
-async fn browser_acs(
-    State(state): State<AppState>,
-    ctx: ClientInfo,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn browser_acs(State(state): State<AppState>, ctx: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
     let (saml_response, relay_state) = saml_login::form_fields(&body);
     let cookie_name = login::binding_cookie_name(&relay_state);
     let binding = cookie(&headers, &cookie_name);
     let clear = saml_login::clear_binding(&state, &cookie_name);
-    match saml_login::browser_acs(
-        &state,
-        &ctx,
-        &relay_state,
-        binding.as_deref(),
-        saml_response,
-    )
-    .await
-    {
+    match saml_login::browser_acs(&state, &ctx, &relay_state, binding.as_deref(), saml_response).await {
         Ok((return_to, done)) => {
             let target = return_to.unwrap_or_else(|| state.settings.app.url.clone());
-            let session = sessions::cookie(
-                &state.settings,
-                &done.session.token,
-                done.session.session.expires_at,
-            );
+            let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
             redirect(&target, &[session, clear])
         }
         Err(f) => fail(&state, &ctx, f, &[clear]).await,
@@ -134,13 +114,9 @@ async fn idp_initiated_acs(
     let (saml_response, relay_state) = saml_login::form_fields(&body);
     match saml_login::idp_initiated(&state, &ctx, &id, saml_response).await {
         Ok((_conn, done)) => {
-            let target = login::allowed_return(&state.settings, &relay_state)
-                .unwrap_or_else(|| state.settings.app.url.clone());
-            let session = sessions::cookie(
-                &state.settings,
-                &done.session.token,
-                done.session.session.expires_at,
-            );
+            let target =
+                login::allowed_return(&state.settings, &relay_state).unwrap_or_else(|| state.settings.app.url.clone());
+            let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
             redirect(&target, &[session])
         }
         Err(f) => fail(&state, &ctx, f, &[]).await,

@@ -18,8 +18,16 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("security-settings", true)
-        .get("/api/user/organizations/{orgId}/settings/security", "Read the security policy (owner)", get)
-        .put("/api/user/organizations/{orgId}/settings/security", "Set the security policy (owner); sso needs a tested connection", put)
+        .get(
+            "/api/user/organizations/{orgId}/settings/security",
+            "Read the security policy (owner)",
+            get,
+        )
+        .put(
+            "/api/user/organizations/{orgId}/settings/security",
+            "Set the security policy (owner); sso needs a tested connection",
+            put,
+        )
 }
 
 fn view(o: &Organization) -> Value {
@@ -40,7 +48,12 @@ struct PolicyBody {
     exempt_roles: Option<Vec<String>>,
 }
 
-async fn put(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(b): ValidJson<PolicyBody>) -> OrgResult {
+async fn put(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    ValidJson(b): ValidJson<PolicyBody>,
+) -> OrgResult {
     let input = PolicyInput {
         auth_required: b.auth_required,
         require_mfa: b.require_mfa.unwrap_or(access.org.require_mfa),

@@ -28,7 +28,12 @@ async fn health_readiness_metrics_and_openapi() {
     assert_eq!(r.body["openapi"], "3.1.0");
     let (_, ops) = portico_server::api::all();
     for op in &ops {
-        assert!(r.body["paths"][op.path][op.method].is_object(), "{} {} missing from OpenAPI", op.method, op.path);
+        assert!(
+            r.body["paths"][op.path][op.method].is_object(),
+            "{} {} missing from OpenAPI",
+            op.method,
+            op.path
+        );
     }
     assert!(ops.len() >= 20);
 }
@@ -49,21 +54,49 @@ async fn keys_rotate_reseals_every_secret_in_one_transaction() {
     let k2 = SecretBox::generate_spec("k2");
     let old = SecretBox::from_specs(std::slice::from_ref(&k1)).unwrap();
     let id = portico_core::ids::prefixed(portico_core::ids::CONNECTION);
-    let sealed = old.seal("client-secret-value", Slot { table: "sso_connections", row: &id, column: "client_secret" }).unwrap();
+    let sealed = old
+        .seal(
+            "client-secret-value",
+            Slot {
+                table: "sso_connections",
+                row: &id,
+                column: "client_secret",
+            },
+        )
+        .unwrap();
     sqlx::query("INSERT INTO sso_connections (id, organization_id, name, protocol, client_secret) VALUES ($1, $2, 'c', 'oidc', $3)")
         .bind(&id).bind(&o.org_id).bind(&sealed).execute(&app.db).await.unwrap();
     let new = SecretBox::from_specs(&[k2, k1]).unwrap();
     assert_eq!(portico_server::services::keys::rotate(&app.db, &new).await.unwrap(), 1);
-    let stored: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1").bind(&id).fetch_one(&app.db).await.unwrap();
+    let stored: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert!(stored.starts_with("v1:k2:"), "{stored}");
     assert!(!stored.contains("client-secret-value"));
-    let opened = new.open(&stored, Slot { table: "sso_connections", row: &id, column: "client_secret" }).unwrap();
+    let opened = new
+        .open(
+            &stored,
+            Slot {
+                table: "sso_connections",
+                row: &id,
+                column: "client_secret",
+            },
+        )
+        .unwrap();
     assert_eq!(opened.expose_secret(), "client-secret-value");
     assert_eq!(portico_server::services::keys::rotate(&app.db, &new).await.unwrap(), 0);
     // A ring without the old key cannot rotate: nothing changes (one transaction).
     let stranger = SecretBox::from_specs(&[SecretBox::generate_spec("k9")]).unwrap();
-    assert!(portico_server::services::keys::rotate(&app.db, &stranger).await.is_err());
-    let still: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1").bind(&id).fetch_one(&app.db).await.unwrap();
+    assert!(portico_server::services::keys::rotate(&app.db, &stranger)
+        .await
+        .is_err());
+    let still: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     assert_eq!(still, stored);
 }
 
@@ -79,10 +112,22 @@ fn configuration_layers_env_file_secrets_and_unknown_keys() {
     let env = vec![
         ("PORTICO_CONFIG".to_owned(), cfg.display().to_string()),
         ("PORTICO__SERVER__BIND".to_owned(), "127.0.0.1:9999".to_owned()),
-        ("PORTICO__OUTBOUND__ALLOW_PRIVATE_NETWORKS".to_owned(), "true".to_owned()),
-        ("PORTICO__DNS__NAMESERVERS".to_owned(), "[\"127.0.0.1:5353\"]".to_owned()),
-        ("PORTICO__DATABASE__URL".to_owned(), "postgres://u:supersecretpw@db/portico".to_owned()),
-        ("PORTICO__SECURITY__ENCRYPTION_KEYS_FILE".to_owned(), keyfile.display().to_string()),
+        (
+            "PORTICO__OUTBOUND__ALLOW_PRIVATE_NETWORKS".to_owned(),
+            "true".to_owned(),
+        ),
+        (
+            "PORTICO__DNS__NAMESERVERS".to_owned(),
+            "[\"127.0.0.1:5353\"]".to_owned(),
+        ),
+        (
+            "PORTICO__DATABASE__URL".to_owned(),
+            "postgres://u:supersecretpw@db/portico".to_owned(),
+        ),
+        (
+            "PORTICO__SECURITY__ENCRYPTION_KEYS_FILE".to_owned(),
+            keyfile.display().to_string(),
+        ),
     ];
     let s = portico_server::Settings::load_from(env.clone()).unwrap();
     assert_eq!(s.server.bind.port(), 9999);
@@ -93,7 +138,10 @@ fn configuration_layers_env_file_secrets_and_unknown_keys() {
     assert_eq!(s.security.encryption_keys.len(), 1);
     assert_eq!(s.security.encryption_keys[0].expose_secret(), spec.expose_secret());
     let dbg = format!("{s:?}");
-    assert!(!dbg.contains("supersecretpw") && !dbg.contains(spec.expose_secret()), "{dbg}");
+    assert!(
+        !dbg.contains("supersecretpw") && !dbg.contains(spec.expose_secret()),
+        "{dbg}"
+    );
     let mut bad = env.clone();
     bad.push(("PORTICO__SERVER__BINDD".to_owned(), "x".to_owned()));
     let err = portico_server::Settings::load_from(bad).unwrap_err().to_string();
@@ -105,7 +153,11 @@ fn configuration_layers_env_file_secrets_and_unknown_keys() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts the binary; returns the child and its stderr lines so far once /readyz answers.
@@ -147,7 +199,11 @@ fn start_binary(data_dir: &std::path::Path, port: u16) -> (std::process::Child, 
         if let Ok(Some(status)) = child.try_wait() {
             panic!("portico exited {status}: {}", lines.join("\n"));
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "portico did not become ready: {}", lines.join("\n"));
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "portico did not become ready: {}",
+            lines.join("\n")
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -156,12 +212,18 @@ mod reqwest {
     pub use ::reqwest::*;
     /// A tiny synchronous GET over a raw socket (the async client needs a runtime).
     pub fn blocking_get_ok(url: &str) -> bool {
-        let Some(rest) = url.strip_prefix("http://") else { return false };
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
         let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let Ok(mut s) = std::net::TcpStream::connect(host) else { return false };
+        let Ok(mut s) = std::net::TcpStream::connect(host) else {
+            return false;
+        };
         use std::io::{Read, Write};
         let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-        if s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).is_err() {
+        if s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+            .is_err()
+        {
             return false;
         }
         let mut buf = String::new();
@@ -206,10 +268,22 @@ fn serve_without_a_database_url_runs_on_the_embedded_postgres_and_reuses_it() {
     // Second start: same data, no second bootstrap, the printed key still works.
     let port = free_port();
     let (child, lines) = start_binary(&data_dir, port);
-    assert!(!lines.join("\n").contains("DEVELOPMENT MODE — embedded"), "bootstrapped twice");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert!(
+        !lines.join("\n").contains("DEVELOPMENT MODE — embedded"),
+        "bootstrapped twice"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let status = rt.block_on(async {
-        ::reqwest::Client::new().get(format!("http://127.0.0.1:{port}/api/user/me")).header("x-api-key", &key).send().await.unwrap().status()
+        ::reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/api/user/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
     });
     assert_eq!(status, 200);
     stop_binary(child);
@@ -219,10 +293,18 @@ fn serve_without_a_database_url_runs_on_the_embedded_postgres_and_reuses_it() {
 #[tokio::test]
 async fn log_lines_inside_a_request_carry_its_request_id() {
     let app = TestApp::start().await;
-    let r = app.http.get(format!("{}/api/auth/sso/callback?state=forged", app.base)).header("x-request-id", "req-span-4242").send().await.unwrap();
+    let r = app
+        .http
+        .get(format!("{}/api/auth/sso/callback?state=forged", app.base))
+        .header("x-request-id", "req-span-4242")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let logs = crate::support::logs::captured();
-    let line = logs.lines().find(|l| l.contains("sso login refused") && l.contains("req-span-4242"));
+    let line = logs
+        .lines()
+        .find(|l| l.contains("sso login refused") && l.contains("req-span-4242"));
     assert!(line.is_some(), "no refused-login log line with the request id");
     let v: serde_json::Value = serde_json::from_str(line.unwrap()).unwrap();
     assert_eq!(v["span"]["request_id"], "req-span-4242");

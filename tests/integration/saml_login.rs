@@ -542,3 +542,44 @@ async fn attack_corpus_is_refused_without_a_session() {
         .unwrap();
     assert_eq!(five_xx, 0);
 }
+
+#[tokio::test]
+async fn assertion_only_signing_can_be_allowed_per_connection_but_wrapping_never() {
+    let idp = saml::idp().await;
+    let app = TestApp::start().await;
+    let o = app.owner("samlrelax").await;
+    let conn = create(&app, &o, idp, json!({"requireSignedResponse": false})).await;
+    assert_eq!(conn["requireSignedResponse"], false);
+    let sp = conn["spEntityId"].as_str().unwrap().to_owned();
+    let acs = format!("{}/api/auth/sso/callback", app.base);
+    // Entra ID / Google style: only the assertion is signed — accepted once the connection says so.
+    let r = attack(&app, "samlrelax", async |id| {
+        idp.fixture("assertion_signed_only", Some(&id), &sp, &acs).await
+    })
+    .await;
+    assert!(session_cookie(&r).is_some(), "{:?}", r.headers.get("location"));
+    // The unsigned response, a response-only signature and wrapping stay refused.
+    for kind in ["unsigned", "response_signed_only", "xsw_prepend", "xsw_wrap"] {
+        let r = attack(&app, "samlrelax", async |id| {
+            idp.fixture(kind, Some(&id), &sp, &acs).await
+        })
+        .await;
+        assert_eq!(error_of(&r), "INVALID_ASSERTION", "{kind}");
+        assert!(session_cookie(&r).is_none(), "{kind}");
+    }
+    assert_eq!(saml_sessions(&app).await, 1);
+    // A PATCH that leaves the connection without a usable IdP certificate is refused.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!(
+                "/api/user/organizations/{}/sso/connections/{}",
+                o.org_id,
+                conn["id"].as_str().unwrap()
+            ),
+            Some(&o.key),
+            Some(json!({"idpCertificate": "not a certificate"})),
+        )
+        .await;
+    crate::support::assert_envelope_error(&r, 400, "VALIDATION_ERROR");
+}

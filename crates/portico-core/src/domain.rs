@@ -36,7 +36,8 @@ pub fn normalize(input: &str) -> Result<String, DomainError> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if ascii.len() > 253 || !labels.iter().all(label_ok) {
         return Err(DomainError::Invalid);

@@ -169,7 +169,11 @@ impl CheckReport {
 
     /// Records a step.
     pub fn push(&mut self, name: &str, ok: bool, message: impl Into<String>) {
-        self.checks.push(Check { name: name.to_owned(), ok, message: message.into() });
+        self.checks.push(Check {
+            name: name.to_owned(),
+            ok,
+            message: message.into(),
+        });
     }
 
     /// The first failing step, if any.

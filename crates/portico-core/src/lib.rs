@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 pub mod domain;
-pub mod ids;
 pub mod idp;
+pub mod ids;
 pub mod password;
 pub mod role;
 pub mod secretbox;

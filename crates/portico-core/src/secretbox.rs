@@ -70,8 +70,14 @@ impl SecretBox {
         }
         let mut keys: Vec<(String, Aes256Gcm)> = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
-            let (id, b64) = spec.expose_secret().trim().split_once(':').ok_or(SecretBoxError::BadKey(i))?;
-            let valid_id = !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let (id, b64) = spec
+                .expose_secret()
+                .trim()
+                .split_once(':')
+                .ok_or(SecretBoxError::BadKey(i))?;
+            let valid_id = !id.is_empty()
+                && id.len() <= 32
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             let raw = STANDARD
                 .decode(b64)
                 .or_else(|_| URL_SAFE_NO_PAD.decode(b64))
@@ -107,9 +113,19 @@ impl SecretBox {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = slot.aad();
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretBoxError::Tampered)?;
-        Ok(format!("v1:{id}:{}:{}", URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(ct)))
+        Ok(format!(
+            "v1:{id}:{}:{}",
+            URL_SAFE_NO_PAD.encode(nonce),
+            URL_SAFE_NO_PAD.encode(ct)
+        ))
     }
 
     /// Opens an envelope sealed for `slot`.
@@ -133,9 +149,17 @@ impl SecretBox {
         }
         let aad = slot.aad();
         let pt = cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ct, aad: aad.as_bytes() })
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| SecretBoxError::Tampered)?;
-        String::from_utf8(pt).map(SecretString::from).map_err(|_| SecretBoxError::Malformed)
+        String::from_utf8(pt)
+            .map(SecretString::from)
+            .map_err(|_| SecretBoxError::Malformed)
     }
 
     /// True when `sealed` was sealed with the current key (no rotation needed).
@@ -149,7 +173,11 @@ mod tests {
     use super::*;
 
     fn slot(row: &str) -> Slot<'_> {
-        Slot { table: "t", row, column: "c" }
+        Slot {
+            table: "t",
+            row,
+            column: "c",
+        }
     }
 
     #[test]
@@ -166,7 +194,10 @@ mod tests {
         assert_eq!(new.open(&sealed, slot("r1")).expect("open").expose_secret(), "s3cret");
         let resealed = new.seal("s3cret", slot("r1")).expect("seal");
         assert!(new.is_current(&resealed));
-        assert!(matches!(old.open(&resealed, slot("r1")), Err(SecretBoxError::UnknownKey(_))));
+        assert!(matches!(
+            old.open(&resealed, slot("r1")),
+            Err(SecretBoxError::UnknownKey(_))
+        ));
         assert!(!format!("{new:?}").contains("k1:"));
         assert!(SecretBox::from_specs(&[SecretString::from("bad")]).is_err());
     }

@@ -19,11 +19,7 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
+    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -34,32 +30,16 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         ([255, 255, 255, 255], 32, "the broadcast address"),
         ([0, 0, 0, 0], 8, "in \"this network\" (0.0.0.0/8)"),
         ([10, 0, 0, 0], 8, "a private address (RFC 1918)"),
-        (
-            [100, 64, 0, 0],
-            10,
-            "in the shared address space (100.64.0.0/10)",
-        ),
+        ([100, 64, 0, 0], 10, "in the shared address space (100.64.0.0/10)"),
         ([127, 0, 0, 0], 8, "a loopback address"),
         ([169, 254, 0, 0], 16, "a link-local address"),
         ([172, 16, 0, 0], 12, "a private address (RFC 1918)"),
-        (
-            [192, 0, 0, 0],
-            24,
-            "in the IETF protocol assignments (192.0.0.0/24)",
-        ),
+        ([192, 0, 0, 0], 24, "in the IETF protocol assignments (192.0.0.0/24)"),
         ([192, 0, 2, 0], 24, "a documentation address (TEST-NET-1)"),
         ([192, 88, 99, 0], 24, "a 6to4 relay anycast address"),
         ([192, 168, 0, 0], 16, "a private address (RFC 1918)"),
-        (
-            [198, 18, 0, 0],
-            15,
-            "a benchmarking address (198.18.0.0/15)",
-        ),
-        (
-            [198, 51, 100, 0],
-            24,
-            "a documentation address (TEST-NET-2)",
-        ),
+        ([198, 18, 0, 0], 15, "a benchmarking address (198.18.0.0/15)"),
+        ([198, 51, 100, 0], 24, "a documentation address (TEST-NET-2)"),
         ([203, 0, 113, 0], 24, "a documentation address (TEST-NET-3)"),
         ([224, 0, 0, 0], 4, "a multicast address"),
         ([240, 0, 0, 0], 4, "a reserved address (240.0.0.0/4)"),
@@ -71,11 +51,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn in_v6(ip: Ipv6Addr, net: [u16; 8], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix)
-    };
+    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
     (u128::from(ip) & mask) == (u128::from(Ipv6Addr::from(net)) & mask)
 }
 
@@ -98,8 +74,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("an IPv4-compatible IPv6 address (deprecated)");
     }
     if in_v6(ip, [0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96) {
-        return forbidden_v4(embedded_v4(bits))
-            .map(|_| "a NAT64 address embedding a non-public IPv4 address");
+        return forbidden_v4(embedded_v4(bits)).map(|_| "a NAT64 address embedding a non-public IPv4 address");
     }
     if in_v6(ip, [0x2002, 0, 0, 0, 0, 0, 0, 0], 16) {
         let v4 = Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32);
@@ -111,37 +86,17 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
             48,
             "a local-use NAT64 address (64:ff9b:1::/48)",
         ),
-        (
-            [0x100, 0, 0, 0, 0, 0, 0, 0],
-            64,
-            "a discard-only address (100::/64)",
-        ),
+        ([0x100, 0, 0, 0, 0, 0, 0, 0], 64, "a discard-only address (100::/64)"),
         (
             [0x2001, 0xdb8, 0, 0, 0, 0, 0, 0],
             32,
             "a documentation address (2001:db8::/32)",
         ),
-        (
-            [0x2001, 0, 0, 0, 0, 0, 0, 0],
-            32,
-            "a Teredo address (2001::/32)",
-        ),
-        (
-            [0x3fff, 0, 0, 0, 0, 0, 0, 0],
-            20,
-            "a documentation address (3fff::/20)",
-        ),
-        (
-            [0xfc00, 0, 0, 0, 0, 0, 0, 0],
-            7,
-            "a unique local address (fc00::/7)",
-        ),
+        ([0x2001, 0, 0, 0, 0, 0, 0, 0], 32, "a Teredo address (2001::/32)"),
+        ([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20, "a documentation address (3fff::/20)"),
+        ([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7, "a unique local address (fc00::/7)"),
         ([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10, "a link-local address"),
-        (
-            [0xfec0, 0, 0, 0, 0, 0, 0, 0],
-            10,
-            "a site-local address (deprecated)",
-        ),
+        ([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10, "a site-local address (deprecated)"),
         ([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, "a multicast address"),
     ];
     RULES

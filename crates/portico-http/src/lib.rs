@@ -159,9 +159,7 @@ impl From<OutboundError> for IdpError {
     /// network failures, timeouts, oversized answers) means the IdP is unavailable.
     fn from(err: OutboundError) -> Self {
         match err {
-            OutboundError::InvalidUrl { .. } | OutboundError::Client(_) => {
-                IdpError::Config(err.to_string())
-            }
+            OutboundError::InvalidUrl { .. } | OutboundError::Client(_) => IdpError::Config(err.to_string()),
             _ => IdpError::Unavailable(err.to_string()),
         }
     }
@@ -191,9 +189,7 @@ impl OutboundClient {
     /// Builds a client for `policy`.
     pub fn new(policy: OutboundPolicy) -> Result<Self, OutboundError> {
         let inner = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver::new(
-                policy.allow_private_networks,
-            )))
+            .dns_resolver(Arc::new(GuardedResolver::new(policy.allow_private_networks)))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
@@ -253,10 +249,7 @@ impl OutboundClient {
 
     /// Sends `request` under the policy and returns the whole response (status, headers, body).
     /// Non-2xx statuses, redirects included, are responses, not errors.
-    pub async fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, OutboundError> {
+    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, OutboundError> {
         let raw = request.uri().to_string();
         let url = Url::parse(&raw).map_err(|e| OutboundError::InvalidUrl {
             url: raw.split(['?', '#']).next().unwrap_or_default().to_owned(),
@@ -264,22 +257,14 @@ impl OutboundClient {
         })?;
         self.check_url(&url)?;
         let shown = redact_url(&url);
-        let request =
-            reqwest::Request::try_from(request).map_err(|e| OutboundError::InvalidUrl {
-                url: shown.clone(),
-                reason: error_chain(&e),
-            })?;
-        let mut response = self
-            .inner
-            .execute(request)
-            .await
-            .map_err(|e| self.classify(e, &url))?;
+        let request = reqwest::Request::try_from(request).map_err(|e| OutboundError::InvalidUrl {
+            url: shown.clone(),
+            reason: error_chain(&e),
+        })?;
+        let mut response = self.inner.execute(request).await.map_err(|e| self.classify(e, &url))?;
 
         let limit = self.policy.max_body_bytes;
-        if response
-            .content_length()
-            .is_some_and(|len| len > limit as u64)
-        {
+        if response.content_length().is_some_and(|len| len > limit as u64) {
             return Err(OutboundError::TooLarge { url: shown, limit });
         }
         let mut body = Vec::with_capacity(response.content_length().map_or(0, |len| len as usize));
@@ -327,15 +312,9 @@ impl OutboundClient {
         let is_connect = err.is_connect();
         let message = error_chain(&err.without_url());
         if is_connect {
-            OutboundError::Connect {
-                url: shown,
-                message,
-            }
+            OutboundError::Connect { url: shown, message }
         } else {
-            OutboundError::Request {
-                url: shown,
-                message,
-            }
+            OutboundError::Request { url: shown, message }
         }
     }
 }

@@ -54,9 +54,7 @@ pub(crate) fn filter_addrs(
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, ResolveError> {
     if addrs.is_empty() {
-        return Err(ResolveError::NoAddress {
-            host: host.to_owned(),
-        });
+        return Err(ResolveError::NoAddress { host: host.to_owned() });
     }
     if allow_private {
         return Ok(addrs);
@@ -78,9 +76,7 @@ pub(crate) fn filter_addrs(
             addr,
             reason,
         }),
-        (true, None) => Err(ResolveError::NoAddress {
-            host: host.to_owned(),
-        }),
+        (true, None) => Err(ResolveError::NoAddress { host: host.to_owned() }),
         (false, _) => Ok(kept),
     }
 }

@@ -60,8 +60,7 @@ async fn answer(mut stream: TcpStream, reply: fn(&str) -> Reply, hits: &AtomicUs
     let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let _ = match reply(&path) {
         Reply::Sized(n) => {
-            let head =
-                format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n");
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {n}\r\nconnection: close\r\n\r\n");
             stream.write_all(head.as_bytes()).await.ok();
             write_body(&mut stream, n).await
         }
@@ -124,19 +123,13 @@ async fn refuses_plain_http_unless_allowed() {
         .get_json("http://idp.example.com/.well-known/openid-configuration?x=secret")
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, OutboundError::InsecureScheme { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, OutboundError::InsecureScheme { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
         msg.contains("http://idp.example.com/.well-known/openid-configuration"),
         "{msg}"
     );
-    assert!(
-        !msg.contains("secret"),
-        "query strings are never shown: {msg}"
-    );
+    assert!(!msg.contains("secret"), "query strings are never shown: {msg}");
 
     let err = c.get_json("ftp://idp.example.com/x").await.unwrap_err();
     assert!(matches!(err, OutboundError::InvalidUrl { .. }), "{err:?}");
@@ -159,14 +152,8 @@ async fn refuses_non_public_ip_literals() {
         "https://0.0.0.0/",
     ] {
         let err = c.get_json(url).await.unwrap_err();
-        assert!(
-            matches!(err, OutboundError::ForbiddenAddress { .. }),
-            "{url}: {err:?}"
-        );
-        assert!(
-            err.to_string().contains("private networks are not allowed"),
-            "{err}"
-        );
+        assert!(matches!(err, OutboundError::ForbiddenAddress { .. }), "{url}: {err:?}");
+        assert!(err.to_string().contains("private networks are not allowed"), "{err}");
         assert!(matches!(IdpError::from(err), IdpError::Unavailable(_)));
     }
 }
@@ -185,11 +172,7 @@ async fn refuses_names_that_resolve_to_loopback_before_connecting() {
         other => panic!("expected ForbiddenAddress, got {other:?}"),
     }
     assert!(err.to_string().contains("localhost resolves to"), "{err}");
-    assert_eq!(
-        server.hits.load(Ordering::SeqCst),
-        0,
-        "no connection was made"
-    );
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0, "no connection was made");
 }
 
 #[tokio::test]
@@ -240,14 +223,7 @@ async fn caps_bodies() {
     let base = format!("http://127.0.0.1:{}", server.addr.port());
     let c = lab();
 
-    assert_eq!(
-        c.get_json(&format!("{base}/exact"))
-            .await
-            .unwrap()
-            .body()
-            .len(),
-        1024
-    );
+    assert_eq!(c.get_json(&format!("{base}/exact")).await.unwrap().body().len(), 1024);
     assert_eq!(
         c.get_json(&format!("{base}/streamed-small"))
             .await
@@ -258,18 +234,12 @@ async fn caps_bodies() {
     );
 
     let err = c.get_json(&format!("{base}/declared")).await.unwrap_err();
-    assert!(
-        matches!(err, OutboundError::TooLarge { limit: 1024, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, OutboundError::TooLarge { limit: 1024, .. }), "{err:?}");
 
     // 64 MiB without Content-Length: reading stops at the cap instead of buffering it all.
     let t0 = Instant::now();
     let err = c.get_json(&format!("{base}/endless")).await.unwrap_err();
-    assert!(
-        matches!(err, OutboundError::TooLarge { limit: 1024, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, OutboundError::TooLarge { limit: 1024, .. }), "{err:?}");
     assert!(err.to_string().contains("1024-byte limit"), "{err}");
     assert!(
         t0.elapsed() < Duration::from_secs(3),
@@ -298,20 +268,14 @@ async fn reports_refused_connections() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = lab()
-        .get_json(&format!("http://127.0.0.1:{port}/"))
-        .await
-        .unwrap_err();
+    let err = lab().get_json(&format!("http://127.0.0.1:{port}/")).await.unwrap_err();
     assert!(matches!(err, OutboundError::Connect { .. }), "{err:?}");
     assert!(matches!(IdpError::from(err), IdpError::Unavailable(_)));
 }
 
 #[tokio::test]
 async fn reports_unresolvable_names() {
-    let err = lab()
-        .get_json("http://does-not-exist.invalid/")
-        .await
-        .unwrap_err();
+    let err = lab().get_json("http://does-not-exist.invalid/").await.unwrap_err();
     assert!(matches!(err, OutboundError::Resolve { .. }), "{err:?}");
 }
 

@@ -21,12 +21,7 @@ pub fn amr_indicates_mfa<S: AsRef<str>>(amr: &[S]) -> bool {
     const HAVE: &[&str] = &["otp", "sms", "tel", "hwk", "swk", "sc"];
     const ARE: &[&str] = &["fpt", "face", "iris", "retina", "vbm"];
     let has = |kind: &[&str]| amr.iter().any(|m| kind.contains(&m.as_ref()));
-    amr.iter().any(|m| m.as_ref() == "mfa")
-        || [has(KNOW), has(HAVE), has(ARE)]
-            .iter()
-            .filter(|b| **b)
-            .count()
-            >= 2
+    amr.iter().any(|m| m.as_ref() == "mfa") || [has(KNOW), has(HAVE), has(ARE)].iter().filter(|b| **b).count() >= 2
 }
 
 /// Email, verification and name taken from one claims source.
@@ -37,53 +32,37 @@ pub(crate) struct Profile {
     pub name: Option<String>,
 }
 
-impl Profile {
-    pub(crate) fn from_id_token(claims: &CoreIdTokenClaims) -> Self {
-        let name = claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned())
-            .or_else(|| {
-                join_names(
-                    claims
-                        .given_name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str()),
-                    claims
-                        .family_name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str()),
-                )
-            });
-        Self {
-            email: claims.email().map(|e| e.as_str().to_owned()),
-            email_verified: claims.email_verified(),
+/// The profile claims of any claim set with the standard accessors (ID token or userinfo; the
+/// two openidconnect types share accessor names but no trait).
+/// The default-locale value of a localized claim.
+fn localized<T: std::ops::Deref<Target = String>>(claim: Option<&openidconnect::LocalizedClaim<T>>) -> Option<String> {
+    claim.and_then(|n| n.get(None)).map(|n| n.to_string())
+}
+
+macro_rules! profile_of {
+    ($claims:expr) => {{
+        let c = $claims;
+        let name = localized(c.name()).or_else(|| {
+            join_names(
+                localized(c.given_name()).as_deref(),
+                localized(c.family_name()).as_deref(),
+            )
+        });
+        Profile {
+            email: c.email().map(|e| e.as_str().to_owned()),
+            email_verified: c.email_verified(),
             name,
         }
+    }};
+}
+
+impl Profile {
+    pub(crate) fn from_id_token(claims: &CoreIdTokenClaims) -> Self {
+        profile_of!(claims)
     }
 
     pub(crate) fn from_userinfo(claims: &CoreUserInfoClaims) -> Self {
-        let name = claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned())
-            .or_else(|| {
-                join_names(
-                    claims
-                        .given_name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str()),
-                    claims
-                        .family_name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str()),
-                )
-            });
-        Self {
-            email: claims.email().map(|e| e.as_str().to_owned()),
-            email_verified: claims.email_verified(),
-            name,
-        }
+        profile_of!(claims)
     }
 
     /// Fills what `self` lacks from `other`. `email` and `email_verified` travel together, so a
@@ -114,10 +93,7 @@ fn join_names(given: Option<&str>, family: Option<&str>) -> Option<String> {
 /// Group names from a `groups` claim (an array of strings, or one string).
 fn groups(raw: &Map<String, Value>) -> Vec<String> {
     match raw.get("groups") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         Some(Value::String(one)) => vec![one.clone()],
         _ => Vec::new(),
     }

@@ -17,17 +17,13 @@ const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 /// `/.well-known/openid-configuration` is appended (OpenID Connect Discovery 1.0 §4).
 pub(crate) fn discovery_url(issuer: &str) -> Result<Url, IdpError> {
     let issuer = issuer.trim();
-    let parsed = Url::parse(issuer)
-        .map_err(|e| IdpError::Config(format!("issuer URL `{issuer}` is not a URL: {e}")))?;
+    let parsed =
+        Url::parse(issuer).map_err(|e| IdpError::Config(format!("issuer URL `{issuer}` is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(IdpError::Config(format!(
-            "issuer URL `{issuer}` must use https"
-        )));
+        return Err(IdpError::Config(format!("issuer URL `{issuer}` must use https")));
     }
     if parsed.host().is_none() {
-        return Err(IdpError::Config(format!(
-            "issuer URL `{issuer}` has no host"
-        )));
+        return Err(IdpError::Config(format!("issuer URL `{issuer}` has no host")));
     }
     if parsed.query().is_some()
         || parsed.fragment().is_some()
@@ -79,24 +75,20 @@ fn status_error(what: &str, url: &Url, status: http::StatusCode) -> IdpError {
 }
 
 /// Fetches and parses a discovery document; checks what a code-flow login needs from it.
-pub(crate) async fn fetch_metadata(
-    http: &OutboundClient,
-    url: &Url,
-) -> Result<CoreProviderMetadata, IdpError> {
+pub(crate) async fn fetch_metadata(http: &OutboundClient, url: &Url) -> Result<CoreProviderMetadata, IdpError> {
     let resp = http.get_json(url.as_str()).await?;
     if resp.status() != http::StatusCode::OK {
         return Err(status_error("discovery", url, resp.status()));
     }
     let meta: CoreProviderMetadata =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body()))
-            .map_err(|e| {
-                IdpError::Metadata(format!(
-                    "discovery document at {} is invalid at `{}`: {}",
-                    redact_url(url),
-                    e.path(),
-                    clip(&e.inner().to_string())
-                ))
-            })?;
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body())).map_err(|e| {
+            IdpError::Metadata(format!(
+                "discovery document at {} is invalid at `{}`: {}",
+                redact_url(url),
+                e.path(),
+                clip(&e.inner().to_string())
+            ))
+        })?;
     if meta.token_endpoint().is_none() {
         return Err(IdpError::Metadata(format!(
             "discovery document at {} has no token_endpoint (the authorization code flow needs one)",
@@ -108,10 +100,7 @@ pub(crate) async fn fetch_metadata(
 
 /// Refuses endpoints the browser or Portico must not use under `http`'s policy: a plain-http
 /// authorization endpoint is as bad as a plain-http token endpoint.
-pub(crate) fn check_endpoints(
-    http: &OutboundClient,
-    meta: &CoreProviderMetadata,
-) -> Result<(), IdpError> {
+pub(crate) fn check_endpoints(http: &OutboundClient, meta: &CoreProviderMetadata) -> Result<(), IdpError> {
     let auth = meta.authorization_endpoint().url();
     if auth.scheme() != "https" && !(auth.scheme() == "http" && http.policy().allow_insecure_http) {
         return Err(IdpError::Metadata(format!(
@@ -134,26 +123,21 @@ pub(crate) fn check_endpoints(
 }
 
 /// Fetches and parses a JWKS (keys of unknown types are skipped, as RFC 7517 asks).
-pub(crate) async fn fetch_jwks(
-    http: &OutboundClient,
-    jwks_uri: &str,
-) -> Result<CoreJsonWebKeySet, IdpError> {
-    let url = Url::parse(jwks_uri).map_err(|e| {
-        IdpError::Metadata(format!("jwks_uri `{}` is not a URL: {e}", clip(jwks_uri)))
-    })?;
+pub(crate) async fn fetch_jwks(http: &OutboundClient, jwks_uri: &str) -> Result<CoreJsonWebKeySet, IdpError> {
+    let url = Url::parse(jwks_uri)
+        .map_err(|e| IdpError::Metadata(format!("jwks_uri `{}` is not a URL: {e}", clip(jwks_uri))))?;
     let resp = http.get_json(url.as_str()).await?;
     if resp.status() != http::StatusCode::OK {
         return Err(status_error("JWKS", &url, resp.status()));
     }
-    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body()))
-        .map_err(|e| {
-            IdpError::Metadata(format!(
-                "JWKS at {} is invalid at `{}`: {}",
-                redact_url(&url),
-                e.path(),
-                clip(&e.inner().to_string())
-            ))
-        })
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body())).map_err(|e| {
+        IdpError::Metadata(format!(
+            "JWKS at {} is invalid at `{}`: {}",
+            redact_url(&url),
+            e.path(),
+            clip(&e.inner().to_string())
+        ))
+    })
 }
 
 /// The allow-listed algorithms, as `openidconnect` values.
@@ -184,10 +168,7 @@ pub(crate) fn usable_signing_keys(jwks: &CoreJsonWebKeySet) -> Vec<String> {
     jwks.keys()
         .iter()
         .filter_map(|key| {
-            if key
-                .key_use()
-                .is_some_and(|u| *u != CoreJsonWebKeyUse::Signature)
-            {
+            if key.key_use().is_some_and(|u| *u != CoreJsonWebKeyUse::Signature) {
                 return None;
             }
             let algs = key_algs(key)?;
@@ -207,11 +188,7 @@ fn key_algs(key: &CoreJsonWebKey) -> Option<String> {
             .collect(),
         CoreJsonWebKeyType::EllipticCurve => {
             // The curve is not exposed by CoreJsonWebKey; read it from the key's JSON form.
-            let crv = serde_json::to_value(key)
-                .ok()?
-                .get("crv")?
-                .as_str()?
-                .to_owned();
+            let crv = serde_json::to_value(key).ok()?.get("crv")?.as_str()?.to_owned();
             match crv.as_str() {
                 "P-256" => vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256],
                 "P-384" => vec![CoreJwsSigningAlgorithm::EcdsaP384Sha384],
@@ -221,13 +198,7 @@ fn key_algs(key: &CoreJsonWebKey) -> Option<String> {
         _ => return None,
     };
     match key.signing_alg() {
-        JsonWebKeyAlgorithm::Unspecified => Some(
-            compatible
-                .iter()
-                .map(alg_name)
-                .collect::<Vec<_>>()
-                .join("|"),
-        ),
+        JsonWebKeyAlgorithm::Unspecified => Some(compatible.iter().map(alg_name).collect::<Vec<_>>().join("|")),
         JsonWebKeyAlgorithm::Algorithm(alg) if compatible.contains(alg) => Some(alg_name(alg)),
         _ => None,
     }
@@ -269,10 +240,7 @@ pub(crate) fn choose_client_auth(
 /// Keeps IdP-controlled text in messages short.
 pub(crate) fn clip(s: &str) -> String {
     const MAX: usize = 200;
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if clean.chars().count() <= MAX {
         clean
     } else {
@@ -310,10 +278,7 @@ mod tests {
             "https://idp.example.com/?tenant=1",
             "https://u:p@idp.example.com",
         ] {
-            assert!(
-                matches!(discovery_url(bad), Err(IdpError::Config(_))),
-                "{bad}"
-            );
+            assert!(matches!(discovery_url(bad), Err(IdpError::Config(_))), "{bad}");
         }
     }
 

@@ -41,9 +41,7 @@ pub use portico_core::idp::{ExternalIdentity, IdentityProvider, IdpError};
 
 /// ID token signature algorithms accepted: asymmetric only. `none` and the HMAC family (`HS*`)
 /// are never accepted, whatever the provider advertises.
-pub const ALLOWED_ID_TOKEN_ALGS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
-];
+pub const ALLOWED_ID_TOKEN_ALGS: &[&str] = &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"];
 
 /// Tolerance applied to `exp` and `iat` for clock differences between Portico and the IdP.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -104,11 +102,7 @@ pub struct OidcSettings {
 
 impl OidcSettings {
     /// Settings with the default scopes and the client authentication chosen from discovery.
-    pub fn new(
-        issuer_url: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: SecretString,
-    ) -> Self {
+    pub fn new(issuer_url: impl Into<String>, client_id: impl Into<String>, client_secret: SecretString) -> Self {
         Self {
             issuer_url: issuer_url.into(),
             client_id: client_id.into(),
@@ -146,10 +140,7 @@ mod tests {
         );
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(
-            shown.contains("[redacted]") && shown.contains("client"),
-            "{shown}"
-        );
+        assert!(shown.contains("[redacted]") && shown.contains("client"), "{shown}");
         let p = OidcProvider::new(s, OidcRuntime::new(portico_http::OutboundPolicy::default()));
         assert!(!format!("{p:?}").contains("hunter2"));
     }

@@ -2,16 +2,14 @@
 
 use std::sync::Arc;
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreJsonWebKeySet, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreJsonWebKeySet, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AccessToken, ClientSecret, CsrfToken, LoginHint, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    Scope, SubjectIdentifier, UserInfoError,
+    AccessToken, ClientSecret, CsrfToken, LoginHint, Nonce, OAuth2TokenResponse, PkceCodeChallenge, Scope,
+    SubjectIdentifier, UserInfoError,
 };
 use portico_core::idp::{
-    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext,
-    LoginInput, LoginStart, PendingLogin, Protocol,
+    CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput, LoginStart,
+    PendingLogin, Protocol,
 };
 use portico_http::OutboundError;
 use secrecy::ExposeSecret;
@@ -19,9 +17,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::claims::{self, Profile};
-use crate::discovery::{
-    self, check_endpoints, check_issuer, choose_client_auth, clip, usable_signing_keys,
-};
+use crate::discovery::{self, check_endpoints, check_issuer, choose_client_auth, clip, usable_signing_keys};
 use crate::runtime::Freshness;
 use crate::token::{self, OidcClient, Transport};
 use crate::verify::{self, Expected, Failure, Verified};
@@ -80,11 +76,7 @@ impl OidcProvider {
         Ok(Discovered { key, meta })
     }
 
-    fn client(
-        &self,
-        meta: CoreProviderMetadata,
-        redirect_uri: &str,
-    ) -> Result<OidcClient, IdpError> {
+    fn client(&self, meta: CoreProviderMetadata, redirect_uri: &str) -> Result<OidcClient, IdpError> {
         let auth = choose_client_auth(self.settings.client_auth, &meta)?;
         let secret = ClientSecret::new(self.settings.client_secret.expose_secret().to_owned());
         token::client(meta, &self.settings.client_id, secret, auth, redirect_uri)
@@ -116,28 +108,23 @@ impl OidcProvider {
         expected: &Expected<'_>,
     ) -> Result<(Verified, Arc<CoreJsonWebKeySet>), IdpError> {
         let jwks_uri = found.meta.jwks_uri().as_str();
-        let jwks = self
-            .runtime
-            .jwks(&found.key, jwks_uri, Freshness::Cached)
-            .await?;
+        let jwks = self.runtime.jwks(&found.key, jwks_uri, Freshness::Cached).await?;
         match verify::verify(raw, &jwks, expected) {
             Ok(v) => Ok((v, jwks)),
             Err(Failure::Invalid(m)) => Err(IdpError::InvalidAssertion(m)),
-            Err(Failure::UnknownKey(m)) => {
-                match self.runtime.refetch_jwks(&found.key, jwks_uri).await? {
-                    None => Err(IdpError::InvalidAssertion(format!(
-                        "{m} (the JWKS was refetched less than {} s ago)",
-                        crate::JWKS_REFETCH_INTERVAL.as_secs()
-                    ))),
-                    Some(fresh) => match verify::verify(raw, &fresh, expected) {
-                        Ok(v) => Ok((v, fresh)),
-                        Err(Failure::UnknownKey(m)) => Err(IdpError::InvalidAssertion(format!(
-                            "{m}, even after refetching it"
-                        ))),
-                        Err(failure) => Err(IdpError::InvalidAssertion(failure.message())),
-                    },
-                }
-            }
+            Err(Failure::UnknownKey(m)) => match self.runtime.refetch_jwks(&found.key, jwks_uri).await? {
+                None => Err(IdpError::InvalidAssertion(format!(
+                    "{m} (the JWKS was refetched less than {} s ago)",
+                    crate::JWKS_REFETCH_INTERVAL.as_secs()
+                ))),
+                Some(fresh) => match verify::verify(raw, &fresh, expected) {
+                    Ok(v) => Ok((v, fresh)),
+                    Err(Failure::UnknownKey(m)) => {
+                        Err(IdpError::InvalidAssertion(format!("{m}, even after refetching it")))
+                    }
+                    Err(failure) => Err(IdpError::InvalidAssertion(failure.message())),
+                },
+            },
         }
     }
 
@@ -152,9 +139,7 @@ impl OidcProvider {
         sub: &str,
     ) -> Result<Option<CoreUserInfoClaims>, IdpError> {
         let client = self.client((*found.meta).clone().set_jwks(jwks.clone()), redirect_uri)?;
-        let Ok(request) =
-            client.user_info(access_token, Some(SubjectIdentifier::new(sub.to_owned())))
-        else {
+        let Ok(request) = client.user_info(access_token, Some(SubjectIdentifier::new(sub.to_owned()))) else {
             return Ok(None); // no userinfo endpoint
         };
         let transport = Transport {
@@ -175,16 +160,12 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
 fn userinfo_error(err: UserInfoError<OutboundError>) -> IdpError {
     match err {
         UserInfoError::Request(e) => IdpError::from(e),
-        UserInfoError::ClaimsVerification(
-            openidconnect::ClaimsVerificationError::InvalidSubject(m),
-        ) => IdpError::InvalidAssertion(format!(
-            "userinfo `sub` differs from the ID token's: {}",
-            clip(&m)
-        )),
-        UserInfoError::ClaimsVerification(e) => IdpError::InvalidAssertion(format!(
-            "signed userinfo response refused: {}",
-            clip(&e.to_string())
-        )),
+        UserInfoError::ClaimsVerification(openidconnect::ClaimsVerificationError::InvalidSubject(m)) => {
+            IdpError::InvalidAssertion(format!("userinfo `sub` differs from the ID token's: {}", clip(&m)))
+        }
+        UserInfoError::ClaimsVerification(e) => {
+            IdpError::InvalidAssertion(format!("signed userinfo response refused: {}", clip(&e.to_string())))
+        }
         UserInfoError::Parse(e) => IdpError::InvalidAssertion(format!(
             "userinfo response is invalid at `{}`: {}",
             e.path(),
@@ -198,10 +179,7 @@ fn userinfo_error(err: UserInfoError<OutboundError>) -> IdpError {
                 IdpError::TokenExchange(msg)
             }
         }
-        other => IdpError::Unavailable(format!(
-            "userinfo request failed: {}",
-            clip(&other.to_string())
-        )),
+        other => IdpError::Unavailable(format!("userinfo request failed: {}", clip(&other.to_string()))),
     }
 }
 
@@ -214,9 +192,7 @@ impl IdentityProvider for OidcProvider {
     async fn begin_login(&self, ctx: &LoginContext) -> Result<LoginStart, IdpError> {
         self.check_settings()?;
         if ctx.state.trim().is_empty() {
-            return Err(IdpError::Config(
-                "the login transaction has no state".into(),
-            ));
+            return Err(IdpError::Config("the login transaction has no state".into()));
         }
         let found = self.discover().await?;
         let client = self.client((*found.meta).clone(), &ctx.redirect_uri)?;
@@ -230,12 +206,7 @@ impl IdentityProvider for OidcProvider {
             )
             .add_scopes(self.scopes().into_iter().map(Scope::new))
             .set_pkce_challenge(challenge);
-        if let Some(hint) = ctx
-            .login_hint
-            .as_deref()
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-        {
+        if let Some(hint) = ctx.login_hint.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
             request = request.set_login_hint(LoginHint::new(hint.to_owned()));
         }
         let (url, _state, nonce) = request.url();
@@ -250,11 +221,7 @@ impl IdentityProvider for OidcProvider {
         })
     }
 
-    async fn complete_login(
-        &self,
-        ctx: &CompleteContext,
-        input: LoginInput,
-    ) -> Result<ExternalIdentity, IdpError> {
+    async fn complete_login(&self, ctx: &CompleteContext, input: LoginInput) -> Result<ExternalIdentity, IdpError> {
         self.check_settings()?;
         let LoginInput::OidcCode { code, iss } = input else {
             return Err(IdpError::Unsupported(
@@ -266,17 +233,13 @@ impl IdentityProvider for OidcProvider {
                 "OIDC logins must start at Portico (no IdP-initiated login)".into(),
             ));
         };
-        let (Some(nonce), Some(verifier)) =
-            (non_empty(&pending.nonce), non_empty(&pending.pkce_verifier))
-        else {
+        let (Some(nonce), Some(verifier)) = (non_empty(&pending.nonce), non_empty(&pending.pkce_verifier)) else {
             return Err(IdpError::InvalidAssertion(
                 "the login transaction has no nonce or PKCE verifier".into(),
             ));
         };
         if code.is_empty() {
-            return Err(IdpError::TokenExchange(
-                "the authorization response has no code".into(),
-            ));
+            return Err(IdpError::TokenExchange("the authorization response has no code".into()));
         }
         let found = self.discover().await?;
 
@@ -292,11 +255,10 @@ impl IdentityProvider for OidcProvider {
         }
 
         let client = self.client((*found.meta).clone(), &pending.redirect_uri)?;
-        let tokens =
-            token::exchange(&client, self.runtime.http()?, code, verifier.to_owned()).await?;
-        let raw = tokens.raw_id_token().ok_or_else(|| {
-            IdpError::InvalidAssertion("the token response has no id_token".into())
-        })?;
+        let tokens = token::exchange(&client, self.runtime.http()?, code, verifier.to_owned()).await?;
+        let raw = tokens
+            .raw_id_token()
+            .ok_or_else(|| IdpError::InvalidAssertion("the token response has no id_token".into()))?;
         let expected = Expected {
             issuer: found.issuer(),
             client_id: &self.settings.client_id,
@@ -328,12 +290,7 @@ impl IdentityProvider for OidcProvider {
             }
         }
         tracing::debug!(issuer = found.issuer(), "OIDC login verified");
-        Ok(claims::identity(
-            found.issuer(),
-            &claims,
-            profile,
-            raw_claims,
-        ))
+        Ok(claims::identity(found.issuer(), &claims, profile, raw_claims))
     }
 
     async fn check(&self) -> CheckReport {
@@ -355,13 +312,8 @@ impl IdentityProvider for OidcProvider {
                 return report;
             }
         };
-        let endpoints = self
-            .runtime
-            .http()
-            .and_then(|http| check_endpoints(http, &meta));
-        if let Err(e) = endpoints
-            .and_then(|()| choose_client_auth(self.settings.client_auth, &meta).map(|_| ()))
-        {
+        let endpoints = self.runtime.http().and_then(|http| check_endpoints(http, &meta));
+        if let Err(e) = endpoints.and_then(|()| choose_client_auth(self.settings.client_auth, &meta).map(|_| ())) {
             report.push("discovery", false, e.to_string());
             return report;
         }
@@ -371,11 +323,7 @@ impl IdentityProvider for OidcProvider {
             report.push("issuer", false, e.to_string());
             return report;
         }
-        report.push(
-            "issuer",
-            true,
-            format!("issuer `{}` matches", meta.issuer().as_str()),
-        );
+        report.push("issuer", true, format!("issuer `{}` matches", meta.issuer().as_str()));
 
         let jwks_uri = meta.jwks_uri().as_str();
         match self.runtime.jwks(&key, jwks_uri, Freshness::Fresh).await {
@@ -396,11 +344,7 @@ impl IdentityProvider for OidcProvider {
                     report.push(
                         "jwks",
                         true,
-                        format!(
-                            "{} usable signing key(s): {}",
-                            usable.len(),
-                            usable.join(", ")
-                        ),
+                        format!("{} usable signing key(s): {}", usable.len(), usable.join(", ")),
                     );
                 }
             }

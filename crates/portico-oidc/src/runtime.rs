@@ -59,10 +59,7 @@ impl IssuerEntry {
 impl fmt::Debug for OidcRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OidcRuntime")
-            .field(
-                "policy",
-                &self.inner.http.as_ref().map(OutboundClient::policy),
-            )
+            .field("policy", &self.inner.http.as_ref().map(OutboundClient::policy))
             .field("stats", &self.stats())
             .finish()
     }
@@ -107,18 +104,12 @@ impl OidcRuntime {
     }
 
     pub(crate) fn http(&self) -> Result<&OutboundClient, IdpError> {
-        self.inner
-            .http
-            .as_ref()
-            .map_err(|e| IdpError::from(e.clone()))
+        self.inner.http.as_ref().map_err(|e| IdpError::from(e.clone()))
     }
 
     fn cache(&self) -> MutexGuard<'_, HashMap<String, IssuerEntry>> {
         // A panic while holding the lock cannot leave the map inconsistent (plain inserts).
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The discovery document at `url` (which is also the cache key of its issuer).
@@ -192,18 +183,11 @@ impl OidcRuntime {
         self.fetch_jwks(key, jwks_uri).await.map(Some)
     }
 
-    async fn fetch_jwks(
-        &self,
-        key: &Url,
-        jwks_uri: &str,
-    ) -> Result<Arc<CoreJsonWebKeySet>, IdpError> {
+    async fn fetch_jwks(&self, key: &Url, jwks_uri: &str) -> Result<Arc<CoreJsonWebKeySet>, IdpError> {
         self.inner.jwks_fetches.fetch_add(1, Ordering::Relaxed);
         let jwks = Arc::new(discovery::fetch_jwks(self.http()?, jwks_uri).await?);
         let now = Instant::now();
-        self.cache()
-            .entry(key.as_str().to_owned())
-            .or_default()
-            .jwks = Some((jwks_uri.to_owned(), jwks.clone(), now));
+        self.cache().entry(key.as_str().to_owned()).or_default().jwks = Some((jwks_uri.to_owned(), jwks.clone(), now));
         Ok(jwks)
     }
 }

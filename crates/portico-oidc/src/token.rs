@@ -11,16 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreIdToken,
-    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreRevocableToken, CoreRevocationErrorResponse,
-    CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreIdToken, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessToken, AsyncHttpClient, AuthType, AuthorizationCode, ClientId, ClientSecret,
-    EmptyAdditionalClaims, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    HttpRequest, HttpResponse, OAuth2TokenResponse, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AccessToken, AsyncHttpClient, AuthType, AuthorizationCode, ClientId, ClientSecret, EmptyAdditionalClaims,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpRequest, HttpResponse, OAuth2TokenResponse,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse,
 };
 use portico_core::idp::IdpError;
 use portico_http::{OutboundClient, OutboundError};
@@ -58,12 +57,8 @@ pub(crate) fn client(
     auth: ClientAuth,
     redirect_uri: &str,
 ) -> Result<OidcClient, IdpError> {
-    let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| {
-        IdpError::Config(format!(
-            "redirect URI `{}` is not a URL: {e}",
-            clip(redirect_uri)
-        ))
-    })?;
+    let redirect = RedirectUrl::new(redirect_uri.to_owned())
+        .map_err(|e| IdpError::Config(format!("redirect URI `{}` is not a URL: {e}", clip(redirect_uri))))?;
     Ok(
         OidcClient::from_provider_metadata(meta, ClientId::new(client_id.to_owned()), Some(secret))
             .set_auth_type(match auth {
@@ -120,13 +115,8 @@ impl OAuth2TokenResponse for RawTokenResponse {
     }
 }
 
-impl
-    TokenResponse<
-        EmptyAdditionalClaims,
-        CoreGenderClaim,
-        CoreJweContentEncryptionAlgorithm,
-        CoreJwsSigningAlgorithm,
-    > for RawTokenResponse
+impl TokenResponse<EmptyAdditionalClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>
+    for RawTokenResponse
 {
     /// Always `None`: Portico parses [`RawTokenResponse::raw_id_token`] itself.
     fn id_token(&self) -> Option<&CoreIdToken> {

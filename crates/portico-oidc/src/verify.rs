@@ -7,9 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet};
-use openidconnect::{
-    ClaimsVerificationError, ClientId, IssuerUrl, Nonce, SignatureVerificationError,
-};
+use openidconnect::{ClaimsVerificationError, ClientId, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 use crate::discovery::{allowed_algs, clip};
@@ -64,26 +62,16 @@ fn decode_unverified(raw: &str) -> Result<(JsonObject, JsonObject), Failure> {
             .map_err(|_| Failure::Invalid(format!("ID token {what} is not base64url")))?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(map)) => Ok(map),
-            _ => Err(Failure::Invalid(format!(
-                "ID token {what} is not a JSON object"
-            ))),
+            _ => Err(Failure::Invalid(format!("ID token {what} is not a JSON object"))),
         }
     };
     Ok((object(parts[0], "header")?, object(parts[1], "payload")?))
 }
 
 /// Validates `raw` against `jwks` and `expected`.
-pub(crate) fn verify(
-    raw: &str,
-    jwks: &CoreJsonWebKeySet,
-    expected: &Expected<'_>,
-) -> Result<Verified, Failure> {
+pub(crate) fn verify(raw: &str, jwks: &CoreJsonWebKeySet, expected: &Expected<'_>) -> Result<Verified, Failure> {
     let (header, payload) = decode_unverified(raw)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default().to_owned();
     if !ALLOWED_ID_TOKEN_ALGS.contains(&alg.as_str()) {
         let shown = if alg.is_empty() {
             "no alg".to_owned()
@@ -97,9 +85,7 @@ pub(crate) fn verify(
     }
     match payload.get("sub") {
         None => return Err(Failure::Invalid("ID token has no `sub` claim".into())),
-        Some(Value::String(s)) if s.is_empty() => {
-            return Err(Failure::Invalid("ID token `sub` claim is empty".into()))
-        }
+        Some(Value::String(s)) if s.is_empty() => return Err(Failure::Invalid("ID token `sub` claim is empty".into())),
         Some(Value::String(_)) => {}
         Some(other) => {
             return Err(Failure::Invalid(format!(
@@ -109,36 +95,26 @@ pub(crate) fn verify(
         }
     }
 
-    let token = CoreIdToken::from_str(raw).map_err(|e| {
-        Failure::Invalid(format!("ID token is malformed: {}", clip(&e.to_string())))
-    })?;
-    let issuer = IssuerUrl::new(expected.issuer.to_owned()).map_err(|e| {
-        Failure::Invalid(format!(
-            "issuer `{}` is not a URL: {e}",
-            clip(expected.issuer)
-        ))
-    })?;
+    let token = CoreIdToken::from_str(raw)
+        .map_err(|e| Failure::Invalid(format!("ID token is malformed: {}", clip(&e.to_string()))))?;
+    let issuer = IssuerUrl::new(expected.issuer.to_owned())
+        .map_err(|e| Failure::Invalid(format!("issuer `{}` is not a URL: {e}", clip(expected.issuer))))?;
     let skew = TimeDelta::from_std(CLOCK_SKEW).unwrap_or(TimeDelta::zero());
     let now = expected.now;
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(expected.client_id.to_owned()),
-        issuer,
-        jwks.clone(),
-    )
-    .set_allowed_algs(allowed_algs())
-    // Further audiences are allowed only together with `azp` = client ID, checked below.
-    .set_other_audience_verifier_fn(|_| true)
-    // `exp` is compared with this time: a token expired less than the skew ago still passes.
-    .set_time_fn(move || now - skew)
-    .set_issue_time_verifier_fn(move |iat| {
-        if iat > now + skew {
-            Err(format!(
-                "ID token issued in the future (iat {iat}, now {now})"
-            ))
-        } else {
-            Ok(())
-        }
-    });
+    let verifier =
+        CoreIdTokenVerifier::new_public_client(ClientId::new(expected.client_id.to_owned()), issuer, jwks.clone())
+            .set_allowed_algs(allowed_algs())
+            // Further audiences are allowed only together with `azp` = client ID, checked below.
+            .set_other_audience_verifier_fn(|_| true)
+            // `exp` is compared with this time: a token expired less than the skew ago still passes.
+            .set_time_fn(move || now - skew)
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat > now + skew {
+                    Err(format!("ID token issued in the future (iat {iat}, now {now})"))
+                } else {
+                    Ok(())
+                }
+            });
     let nonce = Nonce::new(expected.nonce.to_owned());
     let claims = token
         .into_claims(&verifier, &nonce)
@@ -187,10 +163,7 @@ fn claims_failure(
                 .get("kid")
                 .and_then(Value::as_str)
                 .map_or_else(|| "no kid".to_owned(), |k| format!("kid `{}`", clip(k)));
-            let alg = header
-                .get("alg")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
             Failure::UnknownKey(format!(
                 "no key of the issuer's JWKS matches the ID token's {kid} and alg `{}`",
                 clip(alg)
@@ -210,9 +183,7 @@ fn claims_failure(
         }
         // Our own `iat` check words its message; `exp`'s is reworded (the library reports the
         // skew-adjusted time as "current time").
-        ClaimsVerificationError::Expired(m) if m.starts_with("ID token issued in the future") => {
-            invalid(m)
-        }
+        ClaimsVerificationError::Expired(m) if m.starts_with("ID token issued in the future") => invalid(m),
         ClaimsVerificationError::Expired(_) => {
             let exp = payload
                 .get("exp")
@@ -225,18 +196,10 @@ fn claims_failure(
                 CLOCK_SKEW.as_secs()
             ))
         }
-        ClaimsVerificationError::InvalidAudience(m) => {
-            invalid(format!("ID token audience is wrong: {m}"))
-        }
-        ClaimsVerificationError::InvalidIssuer(m) => {
-            invalid(format!("ID token issuer is wrong: {m}"))
-        }
-        ClaimsVerificationError::InvalidNonce(m) => {
-            invalid(format!("ID token nonce is wrong: {m}"))
-        }
-        ClaimsVerificationError::InvalidSubject(m) => {
-            invalid(format!("ID token subject is wrong: {m}"))
-        }
+        ClaimsVerificationError::InvalidAudience(m) => invalid(format!("ID token audience is wrong: {m}")),
+        ClaimsVerificationError::InvalidIssuer(m) => invalid(format!("ID token issuer is wrong: {m}")),
+        ClaimsVerificationError::InvalidNonce(m) => invalid(format!("ID token nonce is wrong: {m}")),
+        ClaimsVerificationError::InvalidSubject(m) => invalid(format!("ID token subject is wrong: {m}")),
         other => invalid(format!("ID token refused: {other}")),
     }
 }

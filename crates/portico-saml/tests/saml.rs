@@ -259,7 +259,10 @@ fn valid_response_yields_the_identity() {
         )
         .unwrap();
     }
-    eprintln!("validation: {:?} per response (build profile of this run)", t.elapsed() / 50);
+    eprintln!(
+        "validation: {:?} per response (build profile of this run)",
+        t.elapsed() / 50
+    );
 }
 
 #[test]

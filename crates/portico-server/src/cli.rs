@@ -63,8 +63,14 @@ pub enum KeysAction {
 /// Entry point of the binary.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Keys { action: KeysAction::Generate { id } } = &cli.command {
-        println!("{}", portico_core::secretbox::SecretBox::generate_spec(id).expose_secret());
+    if let Command::Keys {
+        action: KeysAction::Generate { id },
+    } = &cli.command
+    {
+        println!(
+            "{}",
+            portico_core::secretbox::SecretBox::generate_spec(id).expose_secret()
+        );
         return Ok(());
     }
     let settings = Settings::load()?;
@@ -81,13 +87,23 @@ pub async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run_command(cmd: &Command, settings: Settings, pool: &portico_store::PgPool, development: bool) -> anyhow::Result<()> {
+async fn run_command(
+    cmd: &Command,
+    settings: Settings,
+    pool: &portico_store::PgPool,
+    development: bool,
+) -> anyhow::Result<()> {
     match cmd {
         Command::Migrate => {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::Bootstrap { org_name, org_slug, owner_email, owner_password } => {
+        Command::Bootstrap {
+            org_name,
+            org_slug,
+            owner_email,
+            owner_password,
+        } => {
             let b = crate::services::bootstrap::run(pool, org_name, org_slug, owner_email, owner_password.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
@@ -97,13 +113,22 @@ async fn run_command(cmd: &Command, settings: Settings, pool: &portico_store::Pg
             );
             Ok(())
         }
-        Command::Keys { action: KeysAction::Rotate } => {
+        Command::Keys {
+            action: KeysAction::Rotate,
+        } => {
             let secrets = devmode::open_secrets(&settings, development)?;
-            let n = crate::services::keys::rotate(pool, &secrets).await.map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
-            println!("{}", serde_json::json!({ "resealed": n, "currentKeyId": secrets.current_key_id() }));
+            let n = crate::services::keys::rotate(pool, &secrets)
+                .await
+                .map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({ "resealed": n, "currentKeyId": secrets.current_key_id() })
+            );
             Ok(())
         }
-        Command::Keys { action: KeysAction::Generate { .. } } => Ok(()),
+        Command::Keys {
+            action: KeysAction::Generate { .. },
+        } => Ok(()),
         Command::Serve => serve(settings, pool.clone(), development).await,
     }
 }

@@ -46,7 +46,10 @@ pub struct RateLimitSettings {
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
-        Self { sign_in_per_ip_per_minute: 120, sign_in_per_connection_per_minute: 1200 }
+        Self {
+            sign_in_per_ip_per_minute: 120,
+            sign_in_per_connection_per_minute: 1200,
+        }
     }
 }
 
@@ -87,14 +90,20 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, max_connections: 16 }
+        Self {
+            url: None,
+            max_connections: 16,
+        }
     }
 }
 
 impl DatabaseSettings {
     /// The configured URL, when one is set and not empty.
     pub fn url(&self) -> Option<&str> {
-        self.url.as_ref().map(|u| u.expose_secret()).filter(|u| !u.trim().is_empty())
+        self.url
+            .as_ref()
+            .map(|u| u.expose_secret())
+            .filter(|u| !u.trim().is_empty())
     }
 }
 
@@ -108,7 +117,9 @@ pub struct EmbeddedSettings {
 
 impl Default for EmbeddedSettings {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from(".portico/pg") }
+        Self {
+            data_dir: PathBuf::from(".portico/pg"),
+        }
     }
 }
 
@@ -126,7 +137,11 @@ pub struct AppSettings {
 
 impl Default for AppSettings {
     fn default() -> Self {
-        Self { url: "http://127.0.0.1:3000/".into(), allowed_return_urls: Vec::new(), allow_org_creation: true }
+        Self {
+            url: "http://127.0.0.1:3000/".into(),
+            allowed_return_urls: Vec::new(),
+            allow_org_creation: true,
+        }
     }
 }
 
@@ -171,7 +186,12 @@ pub struct OutboundSettings {
 
 impl Default for OutboundSettings {
     fn default() -> Self {
-        Self { allow_private_networks: false, allow_insecure_http: false, timeout_secs: 10, max_body_bytes: 1024 * 1024 }
+        Self {
+            allow_private_networks: false,
+            allow_insecure_http: false,
+            timeout_secs: 10,
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -195,7 +215,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: "pretty".into(), level: "info".into() }
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
     }
 }
 
@@ -239,8 +262,12 @@ impl Settings {
         for (k, v) in &plain {
             env_toml.push_str(&env_line(k, &toml_value(v)));
         }
-        for (k, path) in env.iter().filter(|(k, _)| k.starts_with("PORTICO__") && k.ends_with("_FILE")) {
-            let content = std::fs::read_to_string(path).map_err(|source| ConfigError::File { var: k.clone(), source })?;
+        for (k, path) in env
+            .iter()
+            .filter(|(k, _)| k.starts_with("PORTICO__") && k.ends_with("_FILE"))
+        {
+            let content =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::File { var: k.clone(), source })?;
             let key = &k[..k.len() - "_FILE".len()];
             let value = if key.ends_with("ENCRYPTION_KEYS") {
                 let items: Vec<String> = content
@@ -262,17 +289,24 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        for (name, u) in [("server.public_url", &self.server.public_url), ("app.url", &self.app.url)] {
+        for (name, u) in [
+            ("server.public_url", &self.server.public_url),
+            ("app.url", &self.app.url),
+        ] {
             let parsed = url::Url::parse(u).map_err(|e| ConfigError::Invalid(format!("{name} is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(ConfigError::Invalid(format!("{name} must be http(s)")));
             }
         }
         if !(60..=600).contains(&self.security.login_ttl_secs) {
-            return Err(ConfigError::Invalid("security.login_ttl_secs must be between 60 and 600".into()));
+            return Err(ConfigError::Invalid(
+                "security.login_ttl_secs must be between 60 and 600".into(),
+            ));
         }
         if self.security.session_max_age_secs < 60 {
-            return Err(ConfigError::Invalid("security.session_max_age_secs must be at least 60".into()));
+            return Err(ConfigError::Invalid(
+                "security.session_max_age_secs must be at least 60".into(),
+            ));
         }
         for ns in &self.dns.nameservers {
             ns.parse::<SocketAddr>()
@@ -302,7 +336,10 @@ impl Settings {
 
 /// Turns `PORTICO__SECTION__KEY=value` into a TOML line `section.key = value`.
 fn env_line(var: &str, toml_value: &str) -> String {
-    let path = var.trim_start_matches("PORTICO__").to_ascii_lowercase().replace("__", ".");
+    let path = var
+        .trim_start_matches("PORTICO__")
+        .to_ascii_lowercase()
+        .replace("__", ".");
     let quoted: Vec<String> = path.split('.').map(toml_string).collect();
     format!("{} = {}\n", quoted.join("."), toml_value)
 }

@@ -27,7 +27,9 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         None => {
             let dir = absolute(&settings.embedded.data_dir)?;
             tracing::warn!(data_dir = %dir.display(), "no database.url set: starting the embedded development PostgreSQL");
-            let pg = EmbeddedPostgres::start(&dir).await.context("starting the embedded PostgreSQL")?;
+            let pg = EmbeddedPostgres::start(&dir)
+                .await
+                .context("starting the embedded PostgreSQL")?;
             (SecretString::from(pg.database_url("postgres")), Some(pg))
         }
     };
@@ -49,7 +51,12 @@ pub fn open_secrets(settings: &Settings, development: bool) -> anyhow::Result<Se
     }
     let path = dev_key_path(settings)?;
     let spec = if path.exists() {
-        SecretString::from(std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned())
+        SecretString::from(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .trim()
+                .to_owned(),
+        )
     } else {
         let spec = SecretBox::generate_spec("dev1");
         write_private(&path, spec.expose_secret())?;
@@ -92,7 +99,9 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
 /// On the first development start (no organization yet), bootstraps an owner, an organization
 /// and an API key and prints them once, loudly.
 pub async fn first_start(pool: &PgPool, settings: &Settings) -> anyhow::Result<()> {
-    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)").fetch_one(pool).await?;
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations)")
+        .fetch_one(pool)
+        .await?;
     if any {
         return Ok(());
     }

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -24,7 +24,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." || path.is_empty() { "body".to_owned() } else { path };
+        let field = if path == "." || path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        };
         let message = if inner.is_syntax() || inner.is_eof() {
             "body is not valid JSON".to_owned()
         } else {
@@ -47,7 +51,13 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ValidJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("application/json")
+            });
         if json == Some(false) {
             return Err(ApiError::field("body", "Content-Type must be application/json"));
         }
@@ -117,7 +127,10 @@ impl PageQuery {
                 return Err(ApiError::field("cursor", "invalid cursor"));
             }
         }
-        Ok(portico_store::Page { limit, cursor: self.cursor.clone() })
+        Ok(portico_store::Page {
+            limit,
+            cursor: self.cursor.clone(),
+        })
     }
 }
 
@@ -144,13 +157,20 @@ impl FromRequestParts<AppState> for ClientInfo {
             .flatten()
             .and_then(|v| v.split(',').next())
             .map(|s| s.trim().to_owned());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
         let request_id = parts.extensions.get::<crate::respond::RequestId>().map(|r| r.0.clone());
-        Ok(Self { request_id, ip: forwarded.or(peer), user_agent })
+        Ok(Self {
+            request_id,
+            ip: forwarded.or(peer),
+            user_agent,
+        })
     }
 }

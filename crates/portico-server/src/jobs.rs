@@ -22,7 +22,9 @@ pub async fn purge_once(db: &PgPool) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "purging login transactions failed"),
     }
-    if let Err(e) = portico_store::replay::purge(db).await { tracing::warn!(error = %e, "purging the SAML replay cache failed"); }
+    if let Err(e) = portico_store::replay::purge(db).await {
+        tracing::warn!(error = %e, "purging the SAML replay cache failed");
+    }
     if let Err(e) = portico_store::throttle::purge(db, 86_400.0).await {
         tracing::warn!(error = %e, "purging LDAP throttle rows failed");
     }

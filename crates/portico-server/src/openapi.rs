@@ -14,7 +14,11 @@ pub fn document(ops: &[OpDoc]) -> Value {
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
             .collect();
-        let family = if op.path.starts_with("/v1/") || op.path.starts_with("/sso/") { "SdkError" } else { "Envelope" };
+        let family = if op.path.starts_with("/v1/") || op.path.starts_with("/sso/") {
+            "SdkError"
+        } else {
+            "Envelope"
+        };
         let mut operation = json!({
             "summary": op.summary,
             "tags": [op.tag],
@@ -31,7 +35,10 @@ pub fn document(ops: &[OpDoc]) -> Value {
                 o.insert("parameters".into(), Value::Array(params));
             }
             if op.auth {
-                o.insert("security".into(), json!([{ "apiKey": [] }, { "bearer": [] }, { "sessionCookie": [] }]));
+                o.insert(
+                    "security".into(),
+                    json!([{ "apiKey": [] }, { "bearer": [] }, { "sessionCookie": [] }]),
+                );
             }
         }
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));

@@ -41,7 +41,12 @@ impl RateLimiter {
     }
 
     /// Throttles a sign-in attempt by client IP and, when known, by organization + connection.
-    pub fn sign_in(&self, limits: &RateLimitSettings, ip: Option<&str>, scope: Option<(&str, &str)>) -> Result<(), ApiError> {
+    pub fn sign_in(
+        &self,
+        limits: &RateLimitSettings,
+        ip: Option<&str>,
+        scope: Option<(&str, &str)>,
+    ) -> Result<(), ApiError> {
         if let Some(ip) = ip {
             self.hit(&format!("ip:{ip}"), limits.sign_in_per_ip_per_minute)?;
         }

@@ -64,7 +64,12 @@ impl Envelope {
     /// Any status with `data`.
     pub fn with_status(status: StatusCode, data: impl Serialize) -> Self {
         let data = serde_json::to_value(data).unwrap_or(Value::Null);
-        Self { status, message: "OK".into(), data, pagination: None }
+        Self {
+            status,
+            message: "OK".into(),
+            data,
+            pagination: None,
+        }
     }
 
     /// A page of items.
@@ -149,7 +154,10 @@ fn stray(status: StatusCode) -> ApiError {
         },
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::field("body", "Content-Type must be application/json"),
-        s if s.is_client_error() => ApiError::Validation { message: "invalid request".into(), details: Vec::new() },
+        s if s.is_client_error() => ApiError::Validation {
+            message: "invalid request".into(),
+            details: Vec::new(),
+        },
         _ => ApiError::Internal(format!("unrendered {status} response")),
     }
 }
@@ -157,7 +165,8 @@ fn stray(status: StatusCode) -> ApiError {
 /// The outermost middleware: request id, error rendering, access log and metrics.
 pub async fn finalize(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = sane_request_id(req.headers().get("x-request-id")).unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let request_id =
+        sane_request_id(req.headers().get("x-request-id")).unwrap_or_else(|| ulid::Ulid::new().to_string());
     let family = Family::of(req.uri().path());
     let route = req
         .extensions()
@@ -199,7 +208,8 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
         *res.body_mut() = Body::from(bytes);
         *res.status_mut() = err.status;
         res.headers_mut().remove(header::CONTENT_LENGTH);
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
@@ -207,7 +217,8 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     metrics::counter!("portico_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("portico_http_request_duration_seconds", "route" => route.clone()).record(elapsed.as_secs_f64());
+    metrics::histogram!("portico_http_request_duration_seconds", "route" => route.clone())
+        .record(elapsed.as_secs_f64());
     if status >= 500 {
         tracing::warn!(request_id, %method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
     } else {

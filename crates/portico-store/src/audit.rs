@@ -74,7 +74,11 @@ pub async fn record(db: impl PgExecutor<'_>, e: NewEvent) -> Result<(), StoreErr
     .bind(portico_core::ids::prefixed(portico_core::ids::AUDIT_EVENT))
     .bind(e.organization_id)
     .bind(e.actor_user_id)
-    .bind(if e.actor_kind.is_empty() { "system" } else { e.actor_kind })
+    .bind(if e.actor_kind.is_empty() {
+        "system"
+    } else {
+        e.actor_kind
+    })
     .bind(e.action)
     .bind(if e.success { "success" } else { "failure" })
     .bind(e.reason)

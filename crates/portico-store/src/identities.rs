@@ -5,7 +5,11 @@ use sqlx::PgExecutor;
 use crate::StoreError;
 
 /// The user linked to `(connection_id, subject)`, if any.
-pub async fn user_for(db: impl PgExecutor<'_>, connection_id: &str, subject: &str) -> Result<Option<String>, StoreError> {
+pub async fn user_for(
+    db: impl PgExecutor<'_>,
+    connection_id: &str,
+    subject: &str,
+) -> Result<Option<String>, StoreError> {
     Ok(sqlx::query_scalar::<_, String>(
         "UPDATE external_identities SET last_login_at = now() WHERE connection_id = $1 AND subject = $2 RETURNING user_id",
     )
@@ -24,13 +28,15 @@ pub async fn link(
     user_id: &str,
     email: Option<&str>,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO external_identities (id, connection_id, subject, user_id, email) VALUES ($1, $2, $3, $4, $5)")
-        .bind(portico_core::ids::prefixed(portico_core::ids::IDENTITY))
-        .bind(connection_id)
-        .bind(subject)
-        .bind(user_id)
-        .bind(email)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO external_identities (id, connection_id, subject, user_id, email) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(portico_core::ids::prefixed(portico_core::ids::IDENTITY))
+    .bind(connection_id)
+    .bind(subject)
+    .bind(user_id)
+    .bind(email)
+    .execute(db)
+    .await?;
     Ok(())
 }

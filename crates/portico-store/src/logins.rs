@@ -83,6 +83,8 @@ pub async fn consume(db: impl PgExecutor<'_>, state_digest: &[u8]) -> Result<Opt
 
 /// Deletes expired transactions; returns how many.
 pub async fn purge(db: impl PgExecutor<'_>) -> Result<u64, StoreError> {
-    let r = sqlx::query("DELETE FROM login_transactions WHERE expires_at < now()").execute(db).await?;
+    let r = sqlx::query("DELETE FROM login_transactions WHERE expires_at < now()")
+        .execute(db)
+        .await?;
     Ok(r.rows_affected())
 }

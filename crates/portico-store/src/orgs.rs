@@ -69,18 +69,22 @@ pub async fn insert(db: impl PgExecutor<'_>, id: &str, slug: &str, name: &str) -
 
 /// Finds an organization by id.
 pub async fn by_id(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Organization>, StoreError> {
-    Ok(sqlx::query_as::<_, Organization>(&format!("SELECT {COLS} FROM organizations o WHERE o.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, Organization>(&format!("SELECT {COLS} FROM organizations o WHERE o.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Finds an organization by slug.
 pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> Result<Option<Organization>, StoreError> {
-    Ok(sqlx::query_as::<_, Organization>(&format!("SELECT {COLS} FROM organizations o WHERE o.slug = $1"))
-        .bind(slug)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, Organization>(&format!("SELECT {COLS} FROM organizations o WHERE o.slug = $1"))
+            .bind(slug)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Renames an organization.
@@ -116,7 +120,10 @@ pub async fn set_policy(
 
 /// Deletes an organization (cascades to memberships, tokens pinned to it, sessions, connections).
 pub async fn delete(db: impl PgExecutor<'_>, id: &str) -> Result<(), StoreError> {
-    let r = sqlx::query("DELETE FROM organizations WHERE id = $1").bind(id).execute(db).await?;
+    let r = sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
     if r.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
@@ -124,7 +131,11 @@ pub async fn delete(db: impl PgExecutor<'_>, id: &str) -> Result<(), StoreError>
 }
 
 /// Organizations `user_id` belongs to, with the role, by id.
-pub async fn for_user(db: impl PgExecutor<'_>, user_id: &str, page: &Page) -> Result<Paged<MemberOrganization>, StoreError> {
+pub async fn for_user(
+    db: impl PgExecutor<'_>,
+    user_id: &str,
+    page: &Page,
+) -> Result<Paged<MemberOrganization>, StoreError> {
     let rows = sqlx::query_as::<_, MemberOrganization>(&format!(
         "SELECT {COLS}, m.role FROM organizations o JOIN memberships m ON m.organization_id = o.id
          WHERE m.user_id = $1 AND ($2::text IS NULL OR o.id > $2) ORDER BY o.id LIMIT $3"
@@ -150,11 +161,13 @@ pub async fn memberships_of(db: impl PgExecutor<'_>, user_id: &str) -> Result<Ve
 
 /// A user's role in an organization, if a member.
 pub async fn role_of(db: impl PgExecutor<'_>, org_id: &str, user_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(sqlx::query_scalar::<_, String>("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Adds a membership; a no-op returning false if it already exists.
@@ -199,12 +212,13 @@ pub async fn lock_owner_count(db: impl PgExecutor<'_>, org_id: &str) -> Result<i
 
 /// Changes a member's role.
 pub async fn set_role(db: impl PgExecutor<'_>, org_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {
-    let r = sqlx::query("UPDATE memberships SET role = $3, updated_at = now() WHERE organization_id = $1 AND user_id = $2")
-        .bind(org_id)
-        .bind(user_id)
-        .bind(role)
-        .execute(db)
-        .await?;
+    let r =
+        sqlx::query("UPDATE memberships SET role = $3, updated_at = now() WHERE organization_id = $1 AND user_id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .bind(role)
+            .execute(db)
+            .await?;
     if r.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }

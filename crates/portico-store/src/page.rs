@@ -11,7 +11,10 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Self { limit: 50, cursor: None }
+        Self {
+            limit: 50,
+            cursor: None,
+        }
     }
 }
 
@@ -34,6 +37,9 @@ impl<T> Paged<T> {
         } else {
             None
         };
-        Self { items: rows, next_cursor }
+        Self {
+            items: rows,
+            next_cursor,
+        }
     }
 }

@@ -23,7 +23,13 @@ pub async fn lock_all(db: impl PgExecutor<'_>, table: &str, column: &str) -> Res
 }
 
 /// Replaces one sealed value.
-pub async fn replace(db: impl PgExecutor<'_>, table: &str, column: &str, id: &str, sealed: &str) -> Result<(), StoreError> {
+pub async fn replace(
+    db: impl PgExecutor<'_>,
+    table: &str,
+    column: &str,
+    id: &str,
+    sealed: &str,
+) -> Result<(), StoreError> {
     let (t, c) = registered(table, column)?;
     sqlx::query(&format!("UPDATE {t} SET {c} = $2 WHERE id = $1"))
         .bind(id)

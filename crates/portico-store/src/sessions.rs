@@ -141,7 +141,12 @@ pub async fn revoke(db: impl PgExecutor<'_>, id: &str, org_id: Option<&str>) -> 
 }
 
 /// Live sessions of an organization: its SSO sessions and its members' unscoped sessions.
-pub async fn for_org(db: impl PgExecutor<'_>, org_id: &str, sso_only: bool, page: &Page) -> Result<Paged<SessionView>, StoreError> {
+pub async fn for_org(
+    db: impl PgExecutor<'_>,
+    org_id: &str,
+    sso_only: bool,
+    page: &Page,
+) -> Result<Paged<SessionView>, StoreError> {
     let rows = sqlx::query_as::<_, SessionView>(&format!(
         "SELECT {COLS}, {VIEW}
          WHERE (s.organization_id = $1 OR (NOT $4 AND s.organization_id IS NULL

@@ -62,18 +62,22 @@ pub async fn insert(
 
 /// Finds a user by id.
 pub async fn by_id(db: impl PgExecutor<'_>, id: &str) -> Result<Option<User>, StoreError> {
-    Ok(sqlx::query_as::<_, User>(&format!("SELECT {COLS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, User>(&format!("SELECT {COLS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Finds a user by email, case-insensitively.
 pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, StoreError> {
-    Ok(sqlx::query_as::<_, User>(&format!("SELECT {COLS} FROM users WHERE lower(email) = lower($1)"))
-        .bind(email)
-        .fetch_optional(db)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, User>(&format!("SELECT {COLS} FROM users WHERE lower(email) = lower($1)"))
+            .bind(email)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Sets a user's status (`active` / `disabled`).

@@ -30,16 +30,26 @@ async fn cluster() -> &'static Cluster {
                 Ok(u) if !u.is_empty() => u,
                 _ => {
                     let dir = std::env::temp_dir().join(format!("portico-test-pg-{}", std::process::id()));
-                    let pg = EmbeddedPostgres::start(&dir).await.expect("start embedded PostgreSQL for tests");
+                    let pg = EmbeddedPostgres::start(&dir)
+                        .await
+                        .expect("start embedded PostgreSQL for tests");
                     let url = pg.database_url("postgres");
-                    *EMBEDDED.get_or_init(|| std::sync::Mutex::new(None)).lock().expect("lock") = Some(pg);
+                    *EMBEDDED
+                        .get_or_init(|| std::sync::Mutex::new(None))
+                        .lock()
+                        .expect("lock") = Some(pg);
                     url
                 }
             };
             let template = format!("tpl_{}", ulid::Ulid::new().to_string().to_lowercase());
             let mut admin = PgConnection::connect(&admin_url).await.expect("connect admin");
-            sqlx::query(&format!("CREATE DATABASE {template}")).execute(&mut admin).await.expect("create template");
-            let pool = portico_store::connect(&with_db(&admin_url, &template), 2).await.expect("connect template");
+            sqlx::query(&format!("CREATE DATABASE {template}"))
+                .execute(&mut admin)
+                .await
+                .expect("create template");
+            let pool = portico_store::connect(&with_db(&admin_url, &template), 2)
+                .await
+                .expect("connect template");
             portico_store::migrate(&pool).await.expect("migrate template");
             pool.close().await;
             Cluster { admin_url, template }
@@ -55,7 +65,10 @@ pub async fn fresh_database() -> String {
     // Template cloning fails while another session is connected to the template; retry briefly.
     let mut last = None;
     for _ in 0..50 {
-        match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {}", c.template)).execute(&mut admin).await {
+        match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {}", c.template))
+            .execute(&mut admin)
+            .await
+        {
             Ok(_) => return with_db(&c.admin_url, &name),
             Err(e) => {
                 last = Some(e);

@@ -36,7 +36,9 @@ pub fn install() {
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info,portico_server=debug,portico_oidc=debug,portico_store=debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,portico_server=debug,portico_oidc=debug,portico_store=debug",
+            ))
             .with_writer(buf.clone())
             .try_init();
         buf

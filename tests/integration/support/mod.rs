@@ -87,18 +87,39 @@ impl TestApp {
             })
             .await;
         });
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { base, db: pool, state, http, shutdown: Some(tx) }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            base,
+            db: pool,
+            state,
+            http,
+            shutdown: Some(tx),
+        }
     }
 
     /// Bootstraps an owner/org/key like `portico bootstrap`.
     pub async fn owner(&self, slug: &str) -> Owner {
         let email = format!("owner@{slug}.example");
-        let b = portico_server::services::bootstrap::run(&self.db, &format!("Org {slug}"), slug, &email, Some("owner-password-1"))
-            .await
-            .expect("bootstrap");
+        let b = portico_server::services::bootstrap::run(
+            &self.db,
+            &format!("Org {slug}"),
+            slug,
+            &email,
+            Some("owner-password-1"),
+        )
+        .await
+        .expect("bootstrap");
         use secrecy::ExposeSecret;
-        Owner { org_id: b.organization_id, slug: b.organization_slug, user_id: b.user_id, key: b.api_key.expose_secret().to_owned(), email }
+        Owner {
+            org_id: b.organization_id,
+            slug: b.organization_slug,
+            user_id: b.user_id,
+            key: b.api_key.expose_secret().to_owned(),
+            email,
+        }
     }
 
     /// Sends a request with an optional `X-Api-Key` and JSON body.
@@ -115,7 +136,11 @@ impl TestApp {
 
     /// Sends raw bytes with a content type.
     pub async fn raw(&self, method: Method, path: &str, key: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
-        let mut rb = self.http.request(method, format!("{}{path}", self.base)).header("content-type", content_type).body(body);
+        let mut rb = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
         if let Some(k) = key {
             rb = rb.header("x-api-key", k);
         }
@@ -128,12 +153,20 @@ impl TestApp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, body, headers, text }
+        Resp {
+            status,
+            body,
+            headers,
+            text,
+        }
     }
 
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.db).await.expect("count")
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .expect("count")
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use reqwest::StatusCode;
 use tokio::sync::OnceCell;
 
-use super::{TestApp, Resp};
+use super::{Resp, TestApp};
 
 /// The running provider.
 pub struct Provider {
@@ -27,10 +27,20 @@ fn repo_root() -> PathBuf {
 pub async fn provider() -> &'static Provider {
     PROVIDER
         .get_or_init(|| async {
-            if let (Ok(issuer), Ok(dir)) = (std::env::var("PORTICO_TEST_OIDC_ISSUER"), std::env::var("PORTICO_TEST_OIDC_DIR")) {
-                return Provider { issuer, dir: PathBuf::from(dir) };
+            if let (Ok(issuer), Ok(dir)) = (
+                std::env::var("PORTICO_TEST_OIDC_ISSUER"),
+                std::env::var("PORTICO_TEST_OIDC_DIR"),
+            ) {
+                return Provider {
+                    issuer,
+                    dir: PathBuf::from(dir),
+                };
             }
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let dir = std::env::temp_dir().join(format!("portico-it-oidc-{}", std::process::id()));
             let cache = std::env::temp_dir().join("portico-oidc-npm-cache");
             let out = tokio::process::Command::new("bash")
@@ -43,8 +53,16 @@ pub async fn provider() -> &'static Provider {
                 .output()
                 .await
                 .expect("run oidc-provider.sh");
-            assert!(out.status.success(), "oidc-provider failed to start: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            Provider { issuer: format!("http://127.0.0.1:{port}"), dir }
+            assert!(
+                out.status.success(),
+                "oidc-provider failed to start: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Provider {
+                issuer: format!("http://127.0.0.1:{port}"),
+                dir,
+            }
         })
         .await
 }
@@ -73,19 +91,29 @@ pub fn browser() -> reqwest::Client {
 
 fn location(r: &reqwest::Response, base: &str) -> Option<String> {
     let l = r.headers().get("location")?.to_str().ok()?;
-    Some(if l.starts_with('/') { format!("{base}{l}") } else { l.to_owned() })
+    Some(if l.starts_with('/') {
+        format!("{base}{l}")
+    } else {
+        l.to_owned()
+    })
 }
 
 fn origin(url: &str) -> String {
     let u = url::Url::parse(url).expect("url");
-    format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()) + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
+    format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default())
+        + &u.port().map(|p| format!(":{p}")).unwrap_or_default()
 }
 
 /// Drives the provider from Portico's login URL to the moment the browser is sent back to
 /// Portico's callback: returns that callback URL (not yet requested).
 pub async fn to_callback(app: &TestApp, b: &reqwest::Client, login_path: &str, user: &str, password: &str) -> String {
     let r = b.get(format!("{}{login_path}", app.base)).send().await.expect("login");
-    assert_eq!(r.status(), StatusCode::FOUND, "login start: {}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::FOUND,
+        "login start: {}",
+        r.text().await.unwrap_or_default()
+    );
     let mut next = location(&r, &app.base).expect("location");
     for _ in 0..20 {
         if next.starts_with(&format!("{}/api/auth/sso/callback", app.base)) {
@@ -99,14 +127,27 @@ pub async fn to_callback(app: &TestApp, b: &reqwest::Client, login_path: &str, u
         }
         let page_url = next.clone();
         let html = r.text().await.unwrap_or_default();
-        let action = html.split("action=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_else(|| panic!("no form at {page_url}: {html}"));
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no form at {page_url}: {html}"));
         let action = format!("{base}{action}");
         let r = if action.ends_with("/login") {
-            b.post(&action).form(&[("login", user), ("password", password)]).send().await.expect("login post")
+            b.post(&action)
+                .form(&[("login", user), ("password", password)])
+                .send()
+                .await
+                .expect("login post")
         } else {
             b.post(&action).send().await.expect("confirm post")
         };
-        assert!(r.status().is_redirection(), "form {action}: {} {}", r.status(), r.text().await.unwrap_or_default());
+        assert!(
+            r.status().is_redirection(),
+            "form {action}: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
         next = location(&r, &base).expect("location");
     }
     panic!("never reached the callback");

@@ -74,21 +74,11 @@ impl Hostile {
     }
 
     pub fn hits(&self, path: &str) -> usize {
-        self.state
-            .lock()
-            .unwrap()
-            .hits
-            .get(path)
-            .copied()
-            .unwrap_or(0)
+        self.state.lock().unwrap().hits.get(path).copied().unwrap_or(0)
     }
 
     pub fn on_code(&self, code: &str, reply: TokenReply) {
-        self.state
-            .lock()
-            .unwrap()
-            .tokens
-            .insert(code.to_owned(), reply);
+        self.state.lock().unwrap().tokens.insert(code.to_owned(), reply);
     }
 
     fn discovery(&self, issuer: &str) -> Value {
@@ -147,13 +137,7 @@ impl Hostile {
         let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
         let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
         let path = target.split('?').next().unwrap_or("/").to_owned();
-        *self
-            .state
-            .lock()
-            .unwrap()
-            .hits
-            .entry(path.clone())
-            .or_default() += 1;
+        *self.state.lock().unwrap().hits.entry(path.clone()).or_default() += 1;
 
         if path.starts_with("/slow/") {
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -184,7 +168,8 @@ impl Hostile {
             });
             match state.tokens.get(&code).cloned() {
                 Some(TokenReply::IdToken(id_token)) => {
-                    let mut resp = json!({ "access_token": format!("at-{code}"), "token_type": "Bearer", "expires_in": 300 });
+                    let mut resp =
+                        json!({ "access_token": format!("at-{code}"), "token_type": "Bearer", "expires_in": 300 });
                     if let Some(t) = id_token {
                         resp["id_token"] = Value::String(t);
                     }
@@ -263,17 +248,11 @@ pub fn sign(claims: &Value, signer: Signer<'_>) -> String {
                 header(json!({ "alg": "RS256", "typ": "JWT", "kid": kid }))
             );
             let sig = key(pem, kid)
-                .sign(
-                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                    input.as_bytes(),
-                )
+                .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
                 .unwrap();
             format!("{input}.{}", b64(&sig))
         }
-        Signer::None => format!(
-            "{}.{payload}.",
-            header(json!({ "alg": "none", "typ": "JWT" }))
-        ),
+        Signer::None => format!("{}.{payload}.", header(json!({ "alg": "none", "typ": "JWT" }))),
         Signer::HmacWithPublicKey => {
             let input = format!(
                 "{}.{payload}",

@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use portico_core::idp::{
-    CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginInput,
-};
+use portico_core::idp::{CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginInput};
 use portico_http::OutboundPolicy;
 use portico_oidc::{OidcProvider, OidcRuntime};
 use serde_json::{json, Value};
@@ -31,11 +29,7 @@ async fn setup_with(policy: OutboundPolicy, issuer_suffix: &str) -> Setup {
     let runtime = OidcRuntime::new(policy);
     let issuer = format!("{}{issuer_suffix}", fx.base);
     let provider = OidcProvider::new(settings(&issuer, CLIENT_ID, SECRET, None), runtime.clone());
-    Setup {
-        fx,
-        runtime,
-        provider,
-    }
+    Setup { fx, runtime, provider }
 }
 
 fn now() -> i64 {
@@ -64,11 +58,7 @@ fn unique_code() -> String {
 
 /// One login whose ID token is `edit(honest claims)` signed by `signer`; the authorization
 /// response carries `iss` = the fixture's issuer.
-async fn attempt(
-    s: &Setup,
-    edit: impl FnOnce(&mut Value),
-    signer: Signer<'_>,
-) -> Result<ExternalIdentity, IdpError> {
+async fn attempt(s: &Setup, edit: impl FnOnce(&mut Value), signer: Signer<'_>) -> Result<ExternalIdentity, IdpError> {
     let (_, pending) = begin(&s.provider, &login_ctx(None)).await;
     let mut claims = honest_claims(&s.fx, pending.nonce.as_deref().unwrap());
     edit(&mut claims);
@@ -83,10 +73,7 @@ fn refused(result: Result<ExternalIdentity, IdpError>, fragment: &str) -> String
     match result {
         Err(IdpError::InvalidAssertion(m)) => {
             assert!(m.contains(fragment), "expected `{fragment}` in: {m}");
-            assert_eq!(
-                IdpError::InvalidAssertion(m.clone()).code(),
-                "INVALID_ASSERTION"
-            );
+            assert_eq!(IdpError::InvalidAssertion(m.clone()).code(), "INVALID_ASSERTION");
             m
         }
         other => panic!("expected InvalidAssertion containing `{fragment}`, got {other:?}"),
@@ -106,11 +93,7 @@ async fn the_honest_token_is_accepted() {
     assert_eq!(id.amr, ["pwd", "otp"]);
     assert!(id.mfa);
     assert_eq!(id.raw["groups"], json!(["admins", "staff"]));
-    assert_eq!(
-        s.fx.hits("/userinfo"),
-        0,
-        "complete ID token: no userinfo call"
-    );
+    assert_eq!(s.fx.hits("/userinfo"), 0, "complete ID token: no userinfo call");
     // discovery lists client_secret_post first, but basic is preferred
     let form = s.fx.state.lock().unwrap().last_token_form.clone().unwrap();
     assert!(
@@ -125,10 +108,7 @@ async fn client_authentication_follows_settings_then_discovery() {
     use portico_oidc::ClientAuth;
     let form_and_auth = |s: &Setup| {
         let st = s.fx.state.lock().unwrap();
-        (
-            st.last_token_form.clone().unwrap(),
-            st.last_token_authorization.clone(),
-        )
+        (st.last_token_form.clone().unwrap(), st.last_token_authorization.clone())
     };
 
     // Default: discovery lists post and basic; basic is preferred.
@@ -145,8 +125,7 @@ async fn client_authentication_follows_settings_then_discovery() {
     let (form, auth) = form_and_auth(&s);
     assert!(auth.is_none(), "{auth:?}");
     assert!(
-        form.contains(&format!("client_id={CLIENT_ID}"))
-            && form.contains(&format!("client_secret={SECRET}")),
+        form.contains(&format!("client_id={CLIENT_ID}")) && form.contains(&format!("client_secret={SECRET}")),
         "{form}"
     );
 
@@ -174,10 +153,7 @@ async fn client_authentication_follows_settings_then_discovery() {
         matches!(err, IdpError::Config(ref m) if m.contains("private_key_jwt")),
         "{err:?}"
     );
-    assert_eq!(
-        s.provider.check().await.first_failure().unwrap().name,
-        "discovery"
-    );
+    assert_eq!(s.provider.check().await.first_failure().unwrap().name, "discovery");
 }
 
 #[tokio::test]
@@ -189,10 +165,7 @@ async fn alg_none_is_refused() {
 #[tokio::test]
 async fn hs256_keyed_with_the_public_key_is_refused() {
     let s = setup().await;
-    refused(
-        attempt(&s, |_| {}, Signer::HmacWithPublicKey).await,
-        "alg `HS256`",
-    );
+    refused(attempt(&s, |_| {}, Signer::HmacWithPublicKey).await, "alg `HS256`");
 }
 
 #[tokio::test]
@@ -211,10 +184,7 @@ async fn wrong_audience_is_refused() {
         attempt(&s, |c| c["aud"] = json!("someone-else"), Signer::Issuer).await,
         "audience",
     );
-    refused(
-        attempt(&s, |c| c["aud"] = json!([]), Signer::Issuer).await,
-        "audience",
-    );
+    refused(attempt(&s, |c| c["aud"] = json!([]), Signer::Issuer).await, "audience");
 }
 
 #[tokio::test]
@@ -225,12 +195,7 @@ async fn azp_rules() {
         "azp",
     );
     refused(
-        attempt(
-            &s,
-            |c| c["aud"] = json!([CLIENT_ID, "someone-else"]),
-            Signer::Issuer,
-        )
-        .await,
+        attempt(&s, |c| c["aud"] = json!([CLIENT_ID, "someone-else"]), Signer::Issuer).await,
         "several audiences",
     );
     let id = attempt(
@@ -250,12 +215,7 @@ async fn azp_rules() {
 async fn wrong_issuer_is_refused() {
     let s = setup().await;
     refused(
-        attempt(
-            &s,
-            |c| c["iss"] = json!("https://attacker.example"),
-            Signer::Issuer,
-        )
-        .await,
+        attempt(&s, |c| c["iss"] = json!("https://attacker.example"), Signer::Issuer).await,
         "issuer",
     );
     // exact comparison: even a trailing slash is another issuer in the token
@@ -328,11 +288,7 @@ async fn unknown_kid_is_refused_after_one_rate_limited_refetch() {
     // Honest tokens keep working from the cache.
     attempt(&s, |_| {}, Signer::Issuer).await.unwrap();
     assert_eq!(s.fx.hits("/jwks"), 2);
-    assert_eq!(
-        s.fx.hits("/.well-known/openid-configuration"),
-        1,
-        "discovery is cached"
-    );
+    assert_eq!(s.fx.hits("/.well-known/openid-configuration"), 1, "discovery is cached");
 }
 
 #[tokio::test]
@@ -357,10 +313,7 @@ async fn sub_must_be_a_string() {
         attempt(&s, |c| c["sub"] = json!({"id": "x"}), Signer::Issuer).await,
         "not a string",
     );
-    refused(
-        attempt(&s, |c| c["sub"] = json!(""), Signer::Issuer).await,
-        "empty",
-    );
+    refused(attempt(&s, |c| c["sub"] = json!(""), Signer::Issuer).await, "empty");
 }
 
 #[tokio::test]
@@ -369,10 +322,7 @@ async fn rfc9207_iss_mismatch_is_refused_before_the_token_request() {
     let (_, pending) = begin(&s.provider, &login_ctx(None)).await;
     let code = unique_code();
     let claims = honest_claims(&s.fx, pending.nonce.as_deref().unwrap());
-    s.fx.on_code(
-        &code,
-        TokenReply::IdToken(Some(sign(&claims, Signer::Issuer))),
-    );
+    s.fx.on_code(&code, TokenReply::IdToken(Some(sign(&claims, Signer::Issuer))));
     let err = s
         .provider
         .complete_login(
@@ -460,13 +410,11 @@ async fn userinfo_fills_missing_claims_and_must_match_sub() {
     assert_eq!(id.raw["locale"], "de", "userinfo claims are added to raw");
     assert_eq!(s.fx.hits("/userinfo"), 1);
 
-    s.fx.state.lock().unwrap().userinfo =
-        Some(json!({ "sub": "someone-else", "email": "victim@example.com" }));
+    s.fx.state.lock().unwrap().userinfo = Some(json!({ "sub": "someone-else", "email": "victim@example.com" }));
     refused(attempt(&s, lean, Signer::Issuer).await, "userinfo `sub`");
 
     // No email_verified anywhere: None, not false or true.
-    s.fx.state.lock().unwrap().userinfo =
-        Some(json!({ "sub": "user-123", "email": "x@example.com", "name": "X" }));
+    s.fx.state.lock().unwrap().userinfo = Some(json!({ "sub": "user-123", "email": "x@example.com", "name": "X" }));
     let id = attempt(&s, lean, Signer::Issuer).await.unwrap();
     assert_eq!(id.email_verified, None);
 }
@@ -493,10 +441,7 @@ async fn check_reports_each_step() {
     let s = setup().await;
     let report = s.provider.check().await;
     assert!(report.success(), "{report:?}");
-    assert!(
-        report.checks[2].message.contains(&format!("{KID}/RS256")),
-        "{report:?}"
-    );
+    assert!(report.checks[2].message.contains(&format!("{KID}/RS256")), "{report:?}");
 
     // A JWKS with nothing usable: symmetric and encryption keys only.
     s.fx.state.lock().unwrap().jwks = json!({ "keys": [
@@ -507,11 +452,7 @@ async fn check_reports_each_step() {
     assert!(!report.success());
     assert_eq!(report.first_failure().unwrap().name, "jwks");
     assert!(
-        report
-            .first_failure()
-            .unwrap()
-            .message
-            .contains("none can verify"),
+        report.first_failure().unwrap().message.contains("none can verify"),
         "{report:?}"
     );
 }
@@ -533,11 +474,7 @@ async fn private_targets_are_refused_by_default() {
     );
     let report = s.provider.check().await;
     assert_eq!(report.first_failure().unwrap().name, "discovery");
-    assert_eq!(
-        s.fx.hits("/.well-known/openid-configuration"),
-        0,
-        "nothing was sent"
-    );
+    assert_eq!(s.fx.hits("/.well-known/openid-configuration"), 0, "nothing was sent");
 
     let s = setup_with(
         OutboundPolicy {

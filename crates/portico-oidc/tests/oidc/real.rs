@@ -12,10 +12,7 @@ use crate::support::*;
 const SECRET: &str = "test-secret";
 
 fn provider(client_id: &str, auth: Option<ClientAuth>) -> OidcProvider {
-    OidcProvider::new(
-        settings(&peer().issuer, client_id, SECRET, auth),
-        lab_runtime(),
-    )
+    OidcProvider::new(settings(&peer().issuer, client_id, SECRET, auth), lab_runtime())
 }
 
 #[tokio::test]
@@ -26,29 +23,14 @@ async fn alice_signs_in_with_client_secret_basic_and_rs256() {
     let ctx = login_ctx(Some("alice@example.com"));
     let (url, pending) = begin(&p, &ctx).await;
 
-    assert_eq!(
-        url.as_str().split('?').next(),
-        Some(format!("{issuer}/auth").as_str())
-    );
+    assert_eq!(url.as_str().split('?').next(), Some(format!("{issuer}/auth").as_str()));
     assert_eq!(query(&url, "response_type").as_deref(), Some("code"));
     assert_eq!(query(&url, "client_id").as_deref(), Some("test-client"));
     assert_eq!(query(&url, "state").as_deref(), Some(ctx.state.as_str()));
-    assert_eq!(
-        query(&url, "redirect_uri").as_deref(),
-        Some(ctx.redirect_uri.as_str())
-    );
-    assert_eq!(
-        query(&url, "login_hint").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        query(&url, "code_challenge_method").as_deref(),
-        Some("S256")
-    );
-    assert_eq!(
-        query(&url, "scope").as_deref(),
-        Some("openid email profile")
-    );
+    assert_eq!(query(&url, "redirect_uri").as_deref(), Some(ctx.redirect_uri.as_str()));
+    assert_eq!(query(&url, "login_hint").as_deref(), Some("alice@example.com"));
+    assert_eq!(query(&url, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(query(&url, "scope").as_deref(), Some("openid email profile"));
     assert_eq!(query(&url, "nonce"), pending.nonce);
     assert!(
         pending.nonce.as_ref().is_some_and(|n| n.len() >= 22),
@@ -72,10 +54,7 @@ async fn alice_signs_in_with_client_secret_basic_and_rs256() {
 
     let before = Utc::now();
     let id = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap();
     assert_eq!(id.issuer, *issuer);
@@ -137,18 +116,12 @@ async fn bob_email_is_not_verified() {
 #[tokio::test]
 async fn wrong_client_secret_is_a_token_exchange_failure() {
     let wrong = "not-the-secret-4711";
-    let p = OidcProvider::new(
-        settings(&peer().issuer, "test-client", wrong, None),
-        lab_runtime(),
-    );
+    let p = OidcProvider::new(settings(&peer().issuer, "test-client", wrong, None), lab_runtime());
     let ctx = login_ctx(None);
     let (url, pending) = begin(&p, &ctx).await;
     let cb = browse(&url, &ctx.redirect_uri, "alice", "alice-password").await;
     let err = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap_err();
     assert!(matches!(err, IdpError::TokenExchange(_)), "{err:?}");
@@ -166,17 +139,11 @@ async fn a_code_is_redeemed_once() {
     let ctx = login_ctx(None);
     let (url, pending) = begin(&p, &ctx).await;
     let cb = browse(&url, &ctx.redirect_uri, "alice", "alice-password").await;
-    p.complete_login(
-        &complete_ctx(&pending),
-        code_input(&cb.code, cb.iss.as_deref()),
-    )
-    .await
-    .unwrap();
+    p.complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
+        .await
+        .unwrap();
     let err = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap_err();
     assert!(
@@ -194,10 +161,7 @@ async fn wrong_pkce_verifier_is_refused() {
     let cb = browse(&url, &ctx.redirect_uri, "alice", "alice-password").await;
     pending.pkce_verifier = Some("x".repeat(43));
     let err = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap_err();
     assert!(
@@ -214,10 +178,7 @@ async fn nonce_of_another_login_is_refused() {
     let cb = browse(&url, &ctx.redirect_uri, "alice", "alice-password").await;
     pending.nonce = Some("another-login-nonce".into());
     let err = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap_err();
     assert!(
@@ -245,10 +206,7 @@ async fn rfc9207_iss_of_another_issuer_is_refused_before_the_code_is_used() {
     );
     // The code was not spent: the genuine response still completes.
     let id = p
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
         .unwrap();
     assert_eq!(id.subject, "alice");
@@ -257,17 +215,13 @@ async fn rfc9207_iss_of_another_issuer_is_refused_before_the_code_is_used() {
 #[tokio::test]
 async fn check_passes_discovery_issuer_and_jwks() {
     for issuer in [peer().issuer.clone(), format!("{}/", peer().issuer)] {
-        let p = OidcProvider::new(
-            settings(&issuer, "test-client", SECRET, None),
-            lab_runtime(),
-        );
+        let p = OidcProvider::new(settings(&issuer, "test-client", SECRET, None), lab_runtime());
         let report = p.check().await;
         assert!(report.success(), "{issuer}: {report:?}");
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["discovery", "issuer", "jwks"]);
         assert!(
-            report.checks[2].message.contains("rs256-")
-                && report.checks[2].message.contains("es256-1/ES256"),
+            report.checks[2].message.contains("rs256-") && report.checks[2].message.contains("es256-1/ES256"),
             "{:?}",
             report.checks[2]
         );
@@ -279,25 +233,14 @@ async fn issuer_mismatch_fails_check_and_login() {
     // Same server, another spelling of the issuer: discovery answers, its issuer differs.
     let port = url::Url::parse(&peer().issuer).unwrap().port().unwrap();
     let configured = format!("http://localhost:{port}");
-    let p = OidcProvider::new(
-        settings(&configured, "test-client", SECRET, None),
-        lab_runtime(),
-    );
+    let p = OidcProvider::new(settings(&configured, "test-client", SECRET, None), lab_runtime());
     let report = p.check().await;
     assert!(!report.success());
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["discovery", "issuer"],
-        "stops at the first failure: {report:?}"
-    );
+    assert_eq!(names, ["discovery", "issuer"], "stops at the first failure: {report:?}");
     assert_eq!(report.first_failure().unwrap().name, "issuer");
     assert!(
-        report
-            .first_failure()
-            .unwrap()
-            .message
-            .contains("issuer mismatch"),
+        report.first_failure().unwrap().message.contains("issuer mismatch"),
         "{report:?}"
     );
 
@@ -312,10 +255,7 @@ async fn issuer_mismatch_fails_check_and_login() {
 #[tokio::test]
 async fn issuer_with_an_extra_path_fails_at_discovery() {
     let configured = format!("{}/tenant-a", peer().issuer);
-    let p = OidcProvider::new(
-        settings(&configured, "test-client", SECRET, None),
-        lab_runtime(),
-    );
+    let p = OidcProvider::new(settings(&configured, "test-client", SECRET, None), lab_runtime());
     let report = p.check().await;
     assert_eq!(report.checks.len(), 1, "{report:?}");
     assert_eq!(report.first_failure().unwrap().name, "discovery");
@@ -337,12 +277,7 @@ async fn provider_down_is_unavailable_within_the_timeout() {
         ..lab_policy()
     };
     let p = OidcProvider::new(
-        settings(
-            &format!("http://127.0.0.1:{port}"),
-            "test-client",
-            SECRET,
-            None,
-        ),
+        settings(&format!("http://127.0.0.1:{port}"), "test-client", SECRET, None),
         OidcRuntime::new(policy),
     );
     let t0 = Instant::now();
@@ -362,18 +297,11 @@ async fn live_key_rotation_costs_one_jwks_refetch() {
         return;
     };
     let runtime = lab_runtime();
-    let p = OidcProvider::new(
-        settings(&peer().issuer, "test-client", SECRET, None),
-        runtime.clone(),
-    );
+    let p = OidcProvider::new(settings(&peer().issuer, "test-client", SECRET, None), runtime.clone());
     login(&p, "alice").await.unwrap();
     let before = runtime.stats();
     assert_eq!(
-        (
-            before.discovery_fetches,
-            before.jwks_fetches,
-            before.jwks_refetches
-        ),
+        (before.discovery_fetches, before.jwks_fetches, before.jwks_refetches),
         (1, 1, 0)
     );
 

@@ -7,9 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::Utc;
-use portico_core::idp::{
-    CompleteContext, IdentityProvider, LoginContext, LoginInput, LoginStart, PendingLogin,
-};
+use portico_core::idp::{CompleteContext, IdentityProvider, LoginContext, LoginInput, LoginStart, PendingLogin};
 use portico_http::OutboundPolicy;
 use portico_oidc::{ClientAuth, OidcProvider, OidcRuntime, OidcSettings};
 use secrecy::SecretString;
@@ -29,12 +27,7 @@ pub fn lab_runtime() -> OidcRuntime {
     OidcRuntime::new(lab_policy())
 }
 
-pub fn settings(
-    issuer: &str,
-    client_id: &str,
-    secret: &str,
-    auth: Option<ClientAuth>,
-) -> OidcSettings {
+pub fn settings(issuer: &str, client_id: &str, secret: &str, auth: Option<ClientAuth>) -> OidcSettings {
     let mut s = OidcSettings::new(issuer, client_id, SecretString::from(secret.to_owned()));
     s.client_auth = auth;
     s
@@ -44,11 +37,7 @@ pub fn settings(
 pub fn new_state() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "st-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("st-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A callback on a loopback port nobody listens on: the browser stops at the redirect.
@@ -91,9 +80,7 @@ pub fn code_input(code: &str, iss: Option<&str>) -> LoginInput {
 }
 
 pub fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,10 +134,7 @@ pub fn peer() -> &'static Peer {
             .find_map(|l| l.strip_prefix("PORTICO_TEST_OIDC_ISSUER="))
             .expect("issuer in DIR/env")
             .to_owned();
-        Peer {
-            issuer,
-            dir: Some(dir),
-        }
+        Peer { issuer, dir: Some(dir) }
     })
 }
 
@@ -224,10 +208,7 @@ pub async fn browse(authorize: &Url, redirect_uri: &str, user: &str, password: &
             let target = here.join(location).unwrap();
             if target.as_str().starts_with(redirect_uri) {
                 if let Some(err) = query(&target, "error") {
-                    panic!(
-                        "provider refused: {err} {:?}",
-                        query(&target, "error_description")
-                    );
+                    panic!("provider refused: {err} {:?}", query(&target, "error_description"));
                 }
                 return Callback {
                     code: query(&target, "code").expect("code in the callback"),
@@ -245,9 +226,7 @@ pub async fn browse(authorize: &Url, redirect_uri: &str, user: &str, password: &
             .join(form_action(&html).unwrap_or_else(|| panic!("no form at {here}: {html}")))
             .unwrap();
         next = if action.path().ends_with("/login") {
-            browser
-                .post(action)
-                .form(&[("login", user), ("password", password)])
+            browser.post(action).form(&[("login", user), ("password", password)])
         } else {
             browser.post(action)
         };
@@ -269,9 +248,6 @@ pub async fn login(
         "state comes back unchanged"
     );
     provider
-        .complete_login(
-            &complete_ctx(&pending),
-            code_input(&cb.code, cb.iss.as_deref()),
-        )
+        .complete_login(&complete_ctx(&pending), code_input(&cb.code, cb.iss.as_deref()))
         .await
 }

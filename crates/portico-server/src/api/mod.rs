@@ -36,7 +36,12 @@ pub struct Api {
 
 impl Default for Api {
     fn default() -> Self {
-        Self { router: Router::new(), ops: Vec::new(), tag: "ops", auth: false }
+        Self {
+            router: Router::new(),
+            ops: Vec::new(),
+            tag: "ops",
+            auth: false,
+        }
     }
 }
 
@@ -61,9 +66,21 @@ impl Api {
         self
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, summary: &'static str, mr: MethodRouter<AppState>) -> Self {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        summary: &'static str,
+        mr: MethodRouter<AppState>,
+    ) -> Self {
         self.router = self.router.route(path, mr);
-        self.ops.push(OpDoc { method, path, summary, tag: self.tag, auth: self.auth });
+        self.ops.push(OpDoc {
+            method,
+            path,
+            summary,
+            tag: self.tag,
+            auth: self.auth,
+        });
         self
     }
 

@@ -41,7 +41,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("portico_db_pool_connections").set(f64::from(state.db.size()));
     metrics::gauge!("portico_db_pool_idle").set(state.db.num_idle() as f64);
     let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
 }
 
 async fn openapi(Extension(doc): Extension<OpenApiDoc>) -> Json<serde_json::Value> {

@@ -118,7 +118,10 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
         }
         return Ok(Caller {
             user_id: t.user_id,
-            credential: Credential::ApiKey { token_id: t.id, pinned_org: t.organization_id },
+            credential: Credential::ApiKey {
+                token_id: t.id,
+                pinned_org: t.organization_id,
+            },
         });
     }
     if secret.starts_with(token::SESSION_PREFIX) {

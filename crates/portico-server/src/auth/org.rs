@@ -37,7 +37,10 @@ pub async fn admit(state: &AppState, caller: Caller, org_id: &str) -> Result<Org
     if !portico_core::ids::is_ulid(org_id) {
         return Err(ApiError::NotFound("organization"));
     }
-    if let Credential::ApiKey { pinned_org: Some(p), .. } = &caller.credential {
+    if let Credential::ApiKey {
+        pinned_org: Some(p), ..
+    } = &caller.credential
+    {
         if p != org_id {
             return Err(ApiError::NotFound("organization"));
         }
@@ -45,7 +48,9 @@ pub async fn admit(state: &AppState, caller: Caller, org_id: &str) -> Result<Org
     let role = orgs::role_of(&state.db, org_id, &caller.user_id)
         .await?
         .ok_or(ApiError::NotFound("organization"))?;
-    let org = orgs::by_id(&state.db, org_id).await?.ok_or(ApiError::NotFound("organization"))?;
+    let org = orgs::by_id(&state.db, org_id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))?;
     let role = Role::parse(&role).map_err(|_| ApiError::Internal(format!("stored role {role:?} is invalid")))?;
     policy::enforce(&org, &role, &caller.credential, || state.sso_login_url(&org.slug))?;
     Ok(OrgAccess { caller, org, role })

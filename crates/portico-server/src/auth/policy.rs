@@ -28,7 +28,10 @@ pub fn require_role(role: &Role, need: Need) -> Result<(), ApiError> {
     if role.at_least(&min) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("this action requires the {} role", min.as_str())))
+        Err(ApiError::Forbidden(format!(
+            "this action requires the {} role",
+            min.as_str()
+        )))
     }
 }
 
@@ -44,12 +47,19 @@ pub fn mfa_required(org: &Organization) -> bool {
 
 /// Enforces the policy for one request on the organization's routes. API keys / personal
 /// access tokens are not subject to MFA or SSO rules.
-pub fn enforce(org: &Organization, role: &Role, cred: &Credential, login_url: impl FnOnce() -> String) -> Result<(), ApiError> {
+pub fn enforce(
+    org: &Organization,
+    role: &Role,
+    cred: &Credential,
+    login_url: impl FnOnce() -> String,
+) -> Result<(), ApiError> {
     let Credential::Session { mfa, .. } = cred else {
         return Ok(());
     };
     if sso_required_for(org, role) && !cred.is_sso_for(&org.id) {
-        return Err(ApiError::SsoRequired { login_url: Some(login_url()) });
+        return Err(ApiError::SsoRequired {
+            login_url: Some(login_url()),
+        });
     }
     if mfa_required(org) && !mfa {
         return Err(ApiError::MfaRequired);

@@ -27,7 +27,9 @@ pub struct Bootstrapped {
 
 impl std::fmt::Debug for Bootstrapped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bootstrapped").field("organization_id", &self.organization_id).finish_non_exhaustive()
+        f.debug_struct("Bootstrapped")
+            .field("organization_id", &self.organization_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -36,14 +38,26 @@ fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Er
 }
 
 /// Creates (or reuses, by email) the owner, creates the organization and a pinned key.
-pub async fn run(db: &PgPool, org_name: &str, org_slug: &str, owner_email: &str, owner_password: Option<&str>) -> Result<Bootstrapped, ApiError> {
+pub async fn run(
+    db: &PgPool,
+    org_name: &str,
+    org_slug: &str,
+    owner_email: &str,
+    owner_password: Option<&str>,
+) -> Result<Bootstrapped, ApiError> {
     if !slug::is_valid(org_slug) {
-        return Err(ApiError::field("orgSlug", "must be 1-63 characters of a-z, 0-9 and inner '-'"));
+        return Err(ApiError::field(
+            "orgSlug",
+            "must be 1-63 characters of a-z, 0-9 and inner '-'",
+        ));
     }
     if org_name.trim().is_empty() || org_name.len() > 200 {
         return Err(ApiError::field("orgName", "must be 1-200 characters"));
     }
-    let hash = owner_password.map(password::hash).transpose().map_err(|e| ApiError::field("ownerPassword", e.to_string()))?;
+    let hash = owner_password
+        .map(password::hash)
+        .transpose()
+        .map_err(|e| ApiError::field("ownerPassword", e.to_string()))?;
     let mut tx = db.begin().await?;
     let user = match users::by_email(&mut *tx, owner_email).await? {
         Some(u) => u,

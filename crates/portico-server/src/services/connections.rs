@@ -64,6 +64,10 @@ pub struct ConnectionInput {
     #[serde(default)]
     allow_sha1: Patch<bool>,
     #[serde(default)]
+    require_signed_response: Patch<bool>,
+    #[serde(default)]
+    require_signed_assertion: Patch<bool>,
+    #[serde(default)]
     ldap_url: Patch<String>,
     #[serde(default)]
     ldap_bind_dn: Patch<String>,
@@ -107,10 +111,30 @@ pub struct ConnectionInput {
 
 /// Non-secret protocol fields kept in `config`, by wire name.
 const CONFIG_KEYS: &[&str] = &[
-    "issuerUrl", "clientId", "tokenEndpointAuthMethod", "idpEntityId", "idpSsoUrl", "idpCertificates", "spEntityId",
-    "spAcsUrl", "metadataUrl", "metadataXml", "allowIdpInitiated", "allowSha1", "ldapUrl", "ldapBindDn", "ldapSearchBase",
-    "ldapSearchFilter", "ldapGroupSearchBase", "ldapGroupSearchFilter", "ldapTlsEnabled", "ldapStartTls",
-    "ldapCaCertificate", "ldapAllowPlaintext",
+    "issuerUrl",
+    "clientId",
+    "tokenEndpointAuthMethod",
+    "idpEntityId",
+    "idpSsoUrl",
+    "idpCertificates",
+    "spEntityId",
+    "spAcsUrl",
+    "metadataUrl",
+    "metadataXml",
+    "allowIdpInitiated",
+    "allowSha1",
+    "requireSignedResponse",
+    "requireSignedAssertion",
+    "ldapUrl",
+    "ldapBindDn",
+    "ldapSearchBase",
+    "ldapSearchFilter",
+    "ldapGroupSearchBase",
+    "ldapGroupSearchFilter",
+    "ldapTlsEnabled",
+    "ldapStartTls",
+    "ldapCaCertificate",
+    "ldapAllowPlaintext",
 ];
 
 fn set_cfg<T: serde::Serialize>(cfg: &mut Map<String, Value>, key: &str, p: Patch<T>) {
@@ -156,7 +180,14 @@ fn blank(org_id: &str, protocol: &str) -> Connection {
 }
 
 fn seal(state: &AppState, conn: &Connection, column: &str, secret: &SecretString) -> Result<String, ApiError> {
-    Ok(state.secrets.seal(secret.expose_secret(), Slot { table: "sso_connections", row: &conn.id, column })?)
+    Ok(state.secrets.seal(
+        secret.expose_secret(),
+        Slot {
+            table: "sso_connections",
+            row: &conn.id,
+            column,
+        },
+    )?)
 }
 
 /// Applies `input` to `conn` (which is `creating` or an existing row); validates the result.
@@ -183,11 +214,17 @@ fn apply(state: &AppState, conn: &mut Connection, input: ConnectionInput, creati
     };
     set_cfg(&mut cfg, "idpCertificates", certs);
     set_cfg(&mut cfg, "spEntityId", input.sp_entity_id.or(input.entity_id));
-    set_cfg(&mut cfg, "spAcsUrl", input.sp_acs_url.or(input.assertion_consumer_service_url));
+    set_cfg(
+        &mut cfg,
+        "spAcsUrl",
+        input.sp_acs_url.or(input.assertion_consumer_service_url),
+    );
     set_cfg(&mut cfg, "metadataUrl", input.metadata_url);
     set_cfg(&mut cfg, "metadataXml", input.metadata_xml);
     set_cfg(&mut cfg, "allowIdpInitiated", input.allow_idp_initiated);
     set_cfg(&mut cfg, "allowSha1", input.allow_sha1);
+    set_cfg(&mut cfg, "requireSignedResponse", input.require_signed_response);
+    set_cfg(&mut cfg, "requireSignedAssertion", input.require_signed_assertion);
     set_cfg(&mut cfg, "ldapUrl", input.ldap_url);
     set_cfg(&mut cfg, "ldapBindDn", input.ldap_bind_dn);
     set_cfg(&mut cfg, "ldapSearchBase", input.ldap_search_base);
@@ -224,14 +261,20 @@ fn apply(state: &AppState, conn: &mut Connection, input: ConnectionInput, creati
         Patch::Null => conn.group_mappings = json!({}),
         Patch::Absent => {}
     }
-    conn.default_scopes = input.default_scopes.apply(Some(std::mem::take(&mut conn.default_scopes))).unwrap_or_default();
+    conn.default_scopes = input
+        .default_scopes
+        .apply(Some(std::mem::take(&mut conn.default_scopes)))
+        .unwrap_or_default();
     conn.default_role = input.default_role.apply(conn.default_role.take());
     match input.attribute_mapping {
         Patch::Value(m) => conn.attribute_mapping = json!(m),
         Patch::Null => conn.attribute_mapping = json!({}),
         Patch::Absent => {}
     }
-    conn.redirect_uris = input.redirect_uris.apply(Some(std::mem::take(&mut conn.redirect_uris))).unwrap_or_default();
+    conn.redirect_uris = input
+        .redirect_uris
+        .apply(Some(std::mem::take(&mut conn.redirect_uris)))
+        .unwrap_or_default();
     if conn.redirect_uris.is_empty() {
         conn.redirect_uris = vec![state.settings.callback_url()];
     }
@@ -247,7 +290,8 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
     }
     let mut domains = Vec::with_capacity(conn.domains.len());
     for (i, d) in conn.domains.iter().enumerate() {
-        let n = portico_core::domain::normalize(d).map_err(|e| ApiError::field(format!("domains[{i}]"), e.to_string()))?;
+        let n =
+            portico_core::domain::normalize(d).map_err(|e| ApiError::field(format!("domains[{i}]"), e.to_string()))?;
         if domains.contains(&n) {
             return Err(ApiError::field(format!("domains[{i}]"), "listed twice"));
         }
@@ -265,7 +309,10 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
     }
     for (i, s) in conn.default_scopes.iter().enumerate() {
         if s.is_empty() || s.len() > 200 {
-            return Err(ApiError::field(format!("defaultScopes[{i}]"), "must be 1-200 characters"));
+            return Err(ApiError::field(
+                format!("defaultScopes[{i}]"),
+                "must be 1-200 characters",
+            ));
         }
     }
     for (i, u) in conn.redirect_uris.iter().enumerate() {
@@ -286,7 +333,10 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
             }
             if let Some(m) = s("tokenEndpointAuthMethod") {
                 if portico_oidc::ClientAuth::parse(&m).is_none() {
-                    return Err(ApiError::field("tokenEndpointAuthMethod", "must be client_secret_basic or client_secret_post"));
+                    return Err(ApiError::field(
+                        "tokenEndpointAuthMethod",
+                        "must be client_secret_basic or client_secret_post",
+                    ));
                 }
             }
         }
@@ -298,17 +348,30 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
             if let Some(u) = s("idpSsoUrl") {
                 check_url(state, "idpSsoUrl", &u)?;
             }
-            let certs = cfg.get("idpCertificates").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            let certs = cfg
+                .get("idpCertificates")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
             if !has_metadata && (s("idpEntityId").is_none() || s("idpSsoUrl").is_none() || certs == 0) {
                 return Err(ApiError::field(
                     "idpCertificate",
                     "SAML needs metadataUrl or metadataXml, or idpEntityId + idpSsoUrl + idpCertificate (a connection without an IdP signing certificate would accept unsigned responses)",
                 ));
             }
-            for (i, c) in cfg.get("idpCertificates").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (i, c) in cfg
+                .get("idpCertificates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let pem = c.as_str().unwrap_or_default();
                 if pem.len() > 16_384 || pem.trim().is_empty() {
-                    return Err(ApiError::field(format!("idpCertificates[{i}]"), "must be a PEM or base64 certificate"));
+                    return Err(ApiError::field(
+                        format!("idpCertificates[{i}]"),
+                        "must be a PEM or base64 certificate",
+                    ));
                 }
             }
             if let Some(acs) = s("spAcsUrl") {
@@ -317,7 +380,8 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
         }
         "ldap" => {
             let url = s("ldapUrl").ok_or_else(|| ApiError::field("ldapUrl", "is required for LDAP"))?;
-            let parsed = url::Url::parse(&url).map_err(|_| ApiError::field("ldapUrl", "must be an ldap:// or ldaps:// URL"))?;
+            let parsed =
+                url::Url::parse(&url).map_err(|_| ApiError::field("ldapUrl", "must be an ldap:// or ldaps:// URL"))?;
             if !matches!(parsed.scheme(), "ldap" | "ldaps") || parsed.host_str().is_none() {
                 return Err(ApiError::field("ldapUrl", "must be an ldap:// or ldaps:// URL"));
             }
@@ -331,27 +395,60 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
             }
             if let Some(f) = s("ldapSearchFilter") {
                 if portico_ldap::escape::check_template("ldapSearchFilter", &f, true).is_err() || !f.starts_with('(') {
-                    return Err(ApiError::field("ldapSearchFilter", "must be an LDAP filter containing {{username}}"));
+                    return Err(ApiError::field(
+                        "ldapSearchFilter",
+                        "must be an LDAP filter containing {{username}}",
+                    ));
                 }
             }
             if let Some(f) = s("ldapGroupSearchFilter") {
-                if portico_ldap::escape::check_template("ldapGroupSearchFilter", &f, false).is_err() || !f.starts_with('(') {
-                    return Err(ApiError::field("ldapGroupSearchFilter", "must be an LDAP filter (placeholders {{dn}}, {{username}})"));
+                if portico_ldap::escape::check_template("ldapGroupSearchFilter", &f, false).is_err()
+                    || !f.starts_with('(')
+                {
+                    return Err(ApiError::field(
+                        "ldapGroupSearchFilter",
+                        "must be an LDAP filter (placeholders {{dn}}, {{username}})",
+                    ));
                 }
             }
             // Never plain text unless explicitly allowed; ldapStartTls only on ldap:// URLs.
             let flag = |k: &str| cfg.get(k).and_then(Value::as_bool);
-            let (start_tls, allow_plain) = (flag("ldapStartTls").unwrap_or(false), flag("ldapAllowPlaintext").unwrap_or(false));
-            if let Err(e) = portico_ldap::Transport::decide(parsed.scheme(), start_tls, flag("ldapTlsEnabled"), allow_plain) {
-                let field = if parsed.scheme() == "ldaps" { "ldapStartTls" } else { "ldapAllowPlaintext" };
-                return Err(ApiError::field(field, e.to_string().trim_start_matches("connection misconfigured: ").to_owned()));
+            let (start_tls, allow_plain) = (
+                flag("ldapStartTls").unwrap_or(false),
+                flag("ldapAllowPlaintext").unwrap_or(false),
+            );
+            if let Err(e) =
+                portico_ldap::Transport::decide(parsed.scheme(), start_tls, flag("ldapTlsEnabled"), allow_plain)
+            {
+                let field = if parsed.scheme() == "ldaps" {
+                    "ldapStartTls"
+                } else {
+                    "ldapAllowPlaintext"
+                };
+                return Err(ApiError::field(
+                    field,
+                    e.to_string()
+                        .trim_start_matches("connection misconfigured: ")
+                        .to_owned(),
+                ));
             }
             if let Some(pem) = s("ldapCaCertificate") {
-                portico_ldap::check_ca_certificate(&pem)
-                    .map_err(|e| ApiError::field("ldapCaCertificate", e.to_string().trim_start_matches("connection misconfigured: ").to_owned()))?;
+                portico_ldap::check_ca_certificate(&pem).map_err(|e| {
+                    ApiError::field(
+                        "ldapCaCertificate",
+                        e.to_string()
+                            .trim_start_matches("connection misconfigured: ")
+                            .to_owned(),
+                    )
+                })?;
             }
         }
-        other => return Err(ApiError::field("protocol", format!("{other:?} is not oidc, saml or ldap"))),
+        other => {
+            return Err(ApiError::field(
+                "protocol",
+                format!("{other:?} is not oidc, saml or ldap"),
+            ))
+        }
     }
     let _ = creating;
     Ok(())
@@ -359,7 +456,8 @@ fn validate(state: &AppState, conn: &mut Connection, creating: bool) -> Result<(
 
 fn check_url(state: &AppState, field: &str, u: &str) -> Result<(), ApiError> {
     let parsed = url::Url::parse(u).map_err(|_| ApiError::field(field, "must be an absolute URL"))?;
-    let ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && (state.settings.outbound.allow_insecure_http || is_loopback(&parsed)));
+    let ok = parsed.scheme() == "https"
+        || (parsed.scheme() == "http" && (state.settings.outbound.allow_insecure_http || is_loopback(&parsed)));
     if !ok || parsed.host_str().is_none() || !parsed.username().is_empty() || u.len() > 2048 {
         return Err(ApiError::field(field, "must be an https URL"));
     }
@@ -380,7 +478,10 @@ async fn check_domain_exclusive(db: &mut sqlx::PgConnection, conn: &Connection) 
             continue;
         }
         if let Some(d) = other.domains.iter().find(|d| conn.domains.contains(d)) {
-            return Err(ApiError::Conflict(format!("domains: {d} is already routed to active connection {}", other.id)));
+            return Err(ApiError::Conflict(format!(
+                "domains: {d} is already routed to active connection {}",
+                other.id
+            )));
         }
     }
     Ok(())
@@ -388,14 +489,26 @@ async fn check_domain_exclusive(db: &mut sqlx::PgConnection, conn: &Connection) 
 
 /// Locks the organization row so concurrent connection writes serialise on it.
 async fn lock_org(db: &mut sqlx::PgConnection, org_id: &str) -> Result<(), ApiError> {
-    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE").bind(org_id).execute(&mut *db).await?;
+    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
+        .bind(org_id)
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 
 /// Creates a connection.
-pub async fn create(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: ConnectionInput) -> Result<Connection, ApiError> {
+pub async fn create(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    input: ConnectionInput,
+) -> Result<Connection, ApiError> {
     access.require(Need::Owner)?;
-    let protocol = input.protocol.value().cloned().ok_or_else(|| ApiError::field("protocol", "is required (oidc, saml or ldap)"))?;
+    let protocol = input
+        .protocol
+        .value()
+        .cloned()
+        .ok_or_else(|| ApiError::field("protocol", "is required (oidc, saml or ldap)"))?;
     if portico_core::idp::Protocol::parse(&protocol).is_none() {
         return Err(ApiError::field("protocol", "must be oidc, saml or ldap"));
     }
@@ -420,21 +533,40 @@ pub async fn create(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, inpu
 }
 
 /// Updates a connection (any subset; not the protocol).
-pub async fn update(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: &str, input: ConnectionInput) -> Result<Connection, ApiError> {
+pub async fn update(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    id: &str,
+    input: ConnectionInput,
+) -> Result<Connection, ApiError> {
     access.require(Need::Owner)?;
     if input.protocol.is_present() {
-        return Err(ApiError::field("protocol", "cannot be changed; create a new connection"));
+        return Err(ApiError::field(
+            "protocol",
+            "cannot be changed; create a new connection",
+        ));
     }
     let mut tx = state.db.begin().await?;
     lock_org(&mut tx, &access.org.id).await?;
-    let mut conn = connections::by_id(&mut *tx, id, Some(&access.org.id)).await?.ok_or(ApiError::NotFound("connection"))?;
-    let changed_config = input.issuer_url.is_present() || input.client_id.is_present() || input.client_secret.is_present()
-        || input.metadata_url.is_present() || input.idp_certificate.is_present() || input.idp_certificates.is_present()
-        || input.ldap_url.is_present() || input.ldap_bind_password.is_present();
+    let mut conn = connections::by_id(&mut *tx, id, Some(&access.org.id))
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    let changed_config = input.issuer_url.is_present()
+        || input.client_id.is_present()
+        || input.client_secret.is_present()
+        || input.metadata_url.is_present()
+        || input.idp_certificate.is_present()
+        || input.idp_certificates.is_present()
+        || input.ldap_url.is_present()
+        || input.ldap_bind_password.is_present();
     apply(state, &mut conn, input, false)?;
     if changed_config {
         conn.last_test_at = None;
         conn.last_test_success = None;
+    }
+    if conn.protocol == "saml" {
+        crate::services::idp_saml::check_idp(&conn)?;
     }
     check_domain_exclusive(&mut tx, &conn).await?;
     let saved = connections::update(&mut *tx, &conn).await?;
@@ -449,7 +581,9 @@ pub async fn update(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, id: 
 pub async fn delete(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, id: &str) -> Result<(), ApiError> {
     access.require(Need::Owner)?;
     let mut tx = db.begin().await?;
-    connections::delete(&mut *tx, id, &access.org.id).await.map_err(crate::error::not_found("connection"))?;
+    connections::delete(&mut *tx, id, &access.org.id)
+        .await
+        .map_err(crate::error::not_found("connection"))?;
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_connection.delete");
     e.connection_id = Some(id.to_owned());
     audit::record(&mut *tx, e).await?;
@@ -487,7 +621,11 @@ pub fn view(c: &Connection) -> Value {
                 obj.insert((*k).to_owned(), val.clone());
             }
         }
-        if let Some(first) = cfg.get("idpCertificates").and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(first) = cfg
+            .get("idpCertificates")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             obj.insert("idpCertificate".into(), first.clone());
         }
         obj.insert("clientSecretSet".into(), json!(c.client_secret.is_some()));
@@ -506,7 +644,11 @@ pub fn test_view(c: &Connection, report: &portico_core::idp::CheckReport) -> Val
         "checks": report.checks,
     });
     if let Some(obj) = v.as_object_mut() {
-        for (k, cfg_key) in [("issuer", "issuerUrl"), ("idpEntityId", "idpEntityId"), ("idpSsoUrl", "idpSsoUrl")] {
+        for (k, cfg_key) in [
+            ("issuer", "issuerUrl"),
+            ("idpEntityId", "idpEntityId"),
+            ("idpSsoUrl", "idpSsoUrl"),
+        ] {
             if let Some(val) = c.config.get(cfg_key) {
                 obj.insert(k.into(), val.clone());
             }
@@ -519,7 +661,12 @@ pub fn test_view(c: &Connection, report: &portico_core::idp::CheckReport) -> Val
 }
 
 /// Tests a connection and records the result; failures are a report, not an error.
-pub async fn test(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, conn: &Connection) -> Result<portico_core::idp::CheckReport, ApiError> {
+pub async fn test(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    conn: &Connection,
+) -> Result<portico_core::idp::CheckReport, ApiError> {
     let report = match state.idp.provider(conn, &state.secrets) {
         Ok(p) => p.check().await,
         Err(e) => {

@@ -36,7 +36,10 @@ impl IdpRuntime {
     /// The provider for `conn`.
     pub fn provider(&self, conn: &Connection, secrets: &SecretBox) -> Result<Arc<dyn IdentityProvider>, IdpError> {
         match Protocol::parse(&conn.protocol) {
-            Some(Protocol::Oidc) => Ok(Arc::new(OidcProvider::new(oidc_settings(conn, secrets)?, self.oidc.clone()))),
+            Some(Protocol::Oidc) => Ok(Arc::new(OidcProvider::new(
+                oidc_settings(conn, secrets)?,
+                self.oidc.clone(),
+            ))),
             Some(Protocol::Saml) => super::idp_saml::provider(self, conn, secrets),
             Some(Protocol::Ldap) => super::idp_ldap::provider(self, conn, secrets),
             None => Err(IdpError::Config(format!("unknown protocol {}", conn.protocol))),
@@ -55,11 +58,25 @@ pub fn outbound_policy(settings: &Settings) -> OutboundPolicy {
 }
 
 fn oidc_settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings, IdpError> {
-    let issuer = conn.config_str("issuerUrl").ok_or_else(|| IdpError::Config("issuerUrl is missing".into()))?;
-    let client_id = conn.config_str("clientId").ok_or_else(|| IdpError::Config("clientId is missing".into()))?;
-    let sealed = conn.client_secret.as_deref().ok_or_else(|| IdpError::Config("clientSecret is missing".into()))?;
+    let issuer = conn
+        .config_str("issuerUrl")
+        .ok_or_else(|| IdpError::Config("issuerUrl is missing".into()))?;
+    let client_id = conn
+        .config_str("clientId")
+        .ok_or_else(|| IdpError::Config("clientId is missing".into()))?;
+    let sealed = conn
+        .client_secret
+        .as_deref()
+        .ok_or_else(|| IdpError::Config("clientSecret is missing".into()))?;
     let secret = secrets
-        .open(sealed, Slot { table: "sso_connections", row: &conn.id, column: "client_secret" })
+        .open(
+            sealed,
+            Slot {
+                table: "sso_connections",
+                row: &conn.id,
+                column: "client_secret",
+            },
+        )
         .map_err(|e| IdpError::Config(format!("client secret cannot be opened: {e}")))?;
     let mut s = OidcSettings::new(issuer, client_id, secret);
     s.client_auth = conn.config_str("tokenEndpointAuthMethod").and_then(ClientAuth::parse);

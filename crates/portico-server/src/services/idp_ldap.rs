@@ -70,5 +70,8 @@ pub fn provider(
     conn: &Connection,
     secrets: &SecretBox,
 ) -> Result<Arc<dyn IdentityProvider>, IdpError> {
-    Ok(Arc::new(LdapProvider::new(settings(rt, conn, secrets)?, rt.ldap_pool.clone())?))
+    Ok(Arc::new(LdapProvider::new(
+        settings(rt, conn, secrets)?,
+        rt.ldap_pool.clone(),
+    )?))
 }

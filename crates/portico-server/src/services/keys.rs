@@ -15,7 +15,11 @@ pub async fn rotate(db: &PgPool, secrets: &SecretBox) -> Result<u64, ApiError> {
             if secrets.is_current(&value) {
                 continue;
             }
-            let slot = Slot { table, row: &id, column };
+            let slot = Slot {
+                table,
+                row: &id,
+                column,
+            };
             let plain = secrets.open(&value, slot)?;
             let resealed = secrets.seal(plain.expose_secret(), slot)?;
             sealed::replace(&mut *tx, table, column, &id, &resealed).await?;

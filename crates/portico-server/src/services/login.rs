@@ -53,7 +53,13 @@ pub struct LoginFailure {
 
 impl LoginFailure {
     fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> Self {
-        Self { status, code, reason: reason.into(), organization_id: None, connection_id: None }
+        Self {
+            status,
+            code,
+            reason: reason.into(),
+            organization_id: None,
+            connection_id: None,
+        }
     }
 
     fn at(mut self, conn: &Connection) -> Self {
@@ -69,13 +75,21 @@ impl LoginFailure {
             "IDP_UNAVAILABLE" => "the identity provider could not be reached".to_owned(),
             c => c.to_ascii_lowercase().replace('_', " "),
         };
-        ApiError::Coded { status: self.status, code: self.code, message }
+        ApiError::Coded {
+            status: self.status,
+            code: self.code,
+            message,
+        }
     }
 }
 
 impl From<StoreError> for LoginFailure {
     fn from(e: StoreError) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", format!("store: {e}"))
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("store: {e}"),
+        )
     }
 }
 
@@ -91,10 +105,20 @@ pub struct Started {
 /// Picks the connection for a login: by the email's domain among active connections; else, for
 /// a domain DNS-verified by the organization, its default connection (or its only active one);
 /// else (when `fallback` is set) the organization's default connection. Never another org's.
-pub async fn pick_connection(state: &AppState, org: &Organization, domain: Option<&str>, fallback: bool) -> Result<Connection, ApiError> {
+pub async fn pick_connection(
+    state: &AppState,
+    org: &Organization,
+    domain: Option<&str>,
+    fallback: bool,
+) -> Result<Connection, ApiError> {
     let all = connections::for_org(&state.db, &org.id).await?;
-    if let Some(d) = domain.map(|d| portico_core::domain::normalize(d).unwrap_or_else(|_| d.trim().trim_end_matches('.').to_ascii_lowercase())) {
-        if let Some(c) = all.iter().find(|c| c.status == "active" && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d))) {
+    if let Some(d) = domain.map(|d| {
+        portico_core::domain::normalize(d).unwrap_or_else(|_| d.trim().trim_end_matches('.').to_ascii_lowercase())
+    }) {
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.status == "active" && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)))
+        {
             return Ok(c.clone());
         }
         if portico_store::domains::is_verified_by(&state.db, &org.id, &d).await? {
@@ -133,21 +157,43 @@ pub async fn start(
 ) -> Result<Started, ApiError> {
     let provider = state.idp.provider(conn, &state.secrets).map_err(|e| {
         tracing::warn!(connection = %conn.id, error = %e, "connection unusable");
-        ApiError::Coded { status: StatusCode::CONFLICT, code: e.code(), message: "the SSO connection is not usable".into() }
+        ApiError::Coded {
+            status: StatusCode::CONFLICT,
+            code: e.code(),
+            message: "the SSO connection is not usable".into(),
+        }
     })?;
     let state_param = token::random_urlsafe(32);
     let now = Utc::now();
     let start = provider
-        .begin_login(&LoginContext { state: state_param.clone(), redirect_uri: redirect_uri.clone(), login_hint, now })
+        .begin_login(&LoginContext {
+            state: state_param.clone(),
+            redirect_uri: redirect_uri.clone(),
+            login_hint,
+            now,
+        })
         .await
         .map_err(|e| {
             tracing::warn!(connection = %conn.id, error = %e, "login could not start");
-            let status = if e.code() == "IDP_UNAVAILABLE" { StatusCode::BAD_GATEWAY } else { StatusCode::CONFLICT };
-            ApiError::Coded { status, code: e.code(), message: "the identity provider could not be used".into() }
+            let status = if e.code() == "IDP_UNAVAILABLE" {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::CONFLICT
+            };
+            ApiError::Coded {
+                status,
+                code: e.code(),
+                message: "the identity provider could not be used".into(),
+            }
         })?;
     let (url, pending) = match start {
         LoginStart::Redirect { url, pending } => (Some(url), pending),
-        LoginStart::CollectCredentials => return Ok(Started { url: None, set_cookie: None }),
+        LoginStart::CollectCredentials => {
+            return Ok(Started {
+                url: None,
+                set_cookie: None,
+            })
+        }
     };
     let binding = (mode == Mode::Browser).then(|| token::random_urlsafe(32));
     let binding_digest = binding.as_deref().map(token::digest);
@@ -168,30 +214,68 @@ pub async fn start(
     )
     .await?;
     let set_cookie = binding.map(|b| {
-        let secure = if state.settings.secure_cookies() { "; Secure" } else { "" };
+        let secure = if state.settings.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
         let same_site = crate::services::saml_login::binding_same_site(state, conn);
-        format!("{}={b}; Path=/api/auth/sso/callback; HttpOnly; SameSite={same_site}; Max-Age={ttl}{secure}", binding_cookie_name(&state_param))
+        format!(
+            "{}={b}; Path=/api/auth/sso/callback; HttpOnly; SameSite={same_site}; Max-Age={ttl}{secure}",
+            binding_cookie_name(&state_param)
+        )
     });
     Ok(Started { url, set_cookie })
 }
 
 /// Consumes the transaction of `state_param` (it is gone afterwards, whatever happens) and checks
 /// its expiry, its mode and, for browser logins, the binding cookie.
-pub async fn consume(state: &AppState, state_param: &str, mode: Mode, binding: Option<&str>) -> Result<(LoginTransaction, Connection), LoginFailure> {
+pub async fn consume(
+    state: &AppState,
+    state_param: &str,
+    mode: Mode,
+    binding: Option<&str>,
+) -> Result<(LoginTransaction, Connection), LoginFailure> {
     if state_param.is_empty() || state_param.len() > 128 {
-        return Err(LoginFailure::new(StatusCode::BAD_REQUEST, "INVALID_STATE", "state missing or oversized"));
+        return Err(LoginFailure::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            "state missing or oversized",
+        ));
     }
     let tx = logins::consume(&state.db, &token::digest(state_param))
         .await?
-        .ok_or_else(|| LoginFailure::new(StatusCode::BAD_REQUEST, "INVALID_STATE", "unknown or already used state"))?;
+        .ok_or_else(|| {
+            LoginFailure::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_STATE",
+                "unknown or already used state",
+            )
+        })?;
     let conn = connections::by_id(&state.db, &tx.connection_id, Some(&tx.organization_id))
         .await?
-        .ok_or_else(|| LoginFailure::new(StatusCode::BAD_REQUEST, "INVALID_STATE", "connection of the transaction is gone"))?;
+        .ok_or_else(|| {
+            LoginFailure::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_STATE",
+                "connection of the transaction is gone",
+            )
+        })?;
     if tx.expires_at <= Utc::now() {
-        return Err(LoginFailure::new(StatusCode::BAD_REQUEST, "EXPIRED_STATE", format!("transaction {} expired", tx.id)).at(&conn));
+        return Err(LoginFailure::new(
+            StatusCode::BAD_REQUEST,
+            "EXPIRED_STATE",
+            format!("transaction {} expired", tx.id),
+        )
+        .at(&conn));
     }
     if tx.mode != mode.as_str() {
-        return Err(LoginFailure::new(StatusCode::BAD_REQUEST, "LOGIN_MODE_MISMATCH", format!("{} transaction presented at the {} callback", tx.mode, mode.as_str())).at(&conn));
+        return Err(LoginFailure::new(
+            StatusCode::BAD_REQUEST,
+            "LOGIN_MODE_MISMATCH",
+            format!("{} transaction presented at the {} callback", tx.mode, mode.as_str()),
+        )
+        .at(&conn));
     }
     if mode == Mode::Browser {
         let ok = match (&tx.binding_hash, binding) {
@@ -202,11 +286,21 @@ pub async fn consume(state: &AppState, state_param: &str, mode: Mode, binding: O
             _ => false,
         };
         if !ok {
-            return Err(LoginFailure::new(StatusCode::BAD_REQUEST, "LOGIN_BINDING_MISMATCH", "callback completed in a browser that did not start the login").at(&conn));
+            return Err(LoginFailure::new(
+                StatusCode::BAD_REQUEST,
+                "LOGIN_BINDING_MISMATCH",
+                "callback completed in a browser that did not start the login",
+            )
+            .at(&conn));
         }
     }
     if conn.status != "active" {
-        return Err(LoginFailure::new(StatusCode::FORBIDDEN, "CONNECTION_INACTIVE", format!("connection status {}", conn.status)).at(&conn));
+        return Err(LoginFailure::new(
+            StatusCode::FORBIDDEN,
+            "CONNECTION_INACTIVE",
+            format!("connection status {}", conn.status),
+        )
+        .at(&conn));
     }
     Ok((tx, conn))
 }
@@ -233,19 +327,37 @@ pub async fn complete(
         .idp
         .provider(conn, &state.secrets)
         .map_err(|e| LoginFailure::new(StatusCode::CONFLICT, e.code(), e.to_string()).at(conn))?;
-    let identity = provider.complete_login(&CompleteContext { pending, now: Utc::now() }, input).await.map_err(|e| {
-        let status = match e.code() {
-            // Deterministic failures: never a status the SDK retries.
-            "IDP_UNAVAILABLE" => StatusCode::BAD_GATEWAY,
-            "SSO_AUTH_FAILED" => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        LoginFailure::new(status, e.code(), e.to_string()).at(conn)
-    })?;
+    let identity = provider
+        .complete_login(
+            &CompleteContext {
+                pending,
+                now: Utc::now(),
+            },
+            input,
+        )
+        .await
+        .map_err(|e| {
+            let status = match e.code() {
+                // Deterministic failures: never a status the SDK retries.
+                "IDP_UNAVAILABLE" => StatusCode::BAD_GATEWAY,
+                "SSO_AUTH_FAILED" => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            LoginFailure::new(status, e.code(), e.to_string()).at(conn)
+        })?;
     crate::services::saml_login::check_replay(state, conn, &identity).await?;
     let admitted = provision::admit(&state.db, conn, &identity).await.map_err(|r| {
-        let status = if r.code == "INTERNAL" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::FORBIDDEN };
-        LoginFailure::new(status, if r.code == "INTERNAL" { "INTERNAL_ERROR" } else { r.code }, r.reason).at(conn)
+        let status = if r.code == "INTERNAL" {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        LoginFailure::new(
+            status,
+            if r.code == "INTERNAL" { "INTERNAL_ERROR" } else { r.code },
+            r.reason,
+        )
+        .at(conn)
     })?;
     let session = sessions::create(
         &state.db,
@@ -276,7 +388,11 @@ pub async fn complete(
     if let Err(err) = audit::record(&state.db, e).await {
         tracing::error!(error = %err, "audit write failed");
     }
-    Ok(Completed { session, admitted, identity })
+    Ok(Completed {
+        session,
+        admitted,
+        identity,
+    })
 }
 
 /// Writes the audit event of a failed login.
@@ -307,10 +423,12 @@ pub fn allowed_return(settings: &crate::config::Settings, candidate: &str) -> Op
     }
     let normalized = url.to_string();
     let app = settings.app.url.as_str();
-    let ok = std::iter::once(app).chain(settings.app.allowed_return_urls.iter().map(String::as_str)).any(|allowed| {
-        let allowed_norm = url::Url::parse(allowed).map(|u| u.to_string()).unwrap_or_default();
-        normalized == allowed_norm || (allowed_norm.ends_with('/') && normalized.starts_with(&allowed_norm))
-    });
+    let ok = std::iter::once(app)
+        .chain(settings.app.allowed_return_urls.iter().map(String::as_str))
+        .any(|allowed| {
+            let allowed_norm = url::Url::parse(allowed).map(|u| u.to_string()).unwrap_or_default();
+            normalized == allowed_norm || (allowed_norm.ends_with('/') && normalized.starts_with(&allowed_norm))
+        });
     ok.then_some(normalized)
 }
 

@@ -15,7 +15,13 @@ use crate::extract::ClientInfo;
 use crate::services::audit::event;
 
 /// Creates an organization with `caller` as owner.
-pub async fn create(db: &PgPool, ctx: &ClientInfo, caller: &Caller, name: &str, slug: &str) -> Result<Organization, ApiError> {
+pub async fn create(
+    db: &PgPool,
+    ctx: &ClientInfo,
+    caller: &Caller,
+    name: &str,
+    slug: &str,
+) -> Result<Organization, ApiError> {
     let mut tx = db.begin().await?;
     let org = orgs::insert(&mut *tx, &ids::bare(), slug, name).await?;
     orgs::add_member(&mut *tx, &org.id, &caller.user_id, Role::Owner.as_str()).await?;
@@ -53,7 +59,8 @@ pub async fn delete(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess) -> Result
 
 fn may_manage(actor: &Role, target_current: &Role, target_new: Option<&Role>) -> Result<(), ApiError> {
     policy::require_role(actor, Need::Admin)?;
-    let touches_privileged = target_current.at_least(&Role::Admin) || target_new.is_some_and(|r| r.at_least(&Role::Admin));
+    let touches_privileged =
+        target_current.at_least(&Role::Admin) || target_new.is_some_and(|r| r.at_least(&Role::Admin));
     if touches_privileged {
         policy::require_role(actor, Need::Owner)?;
     }
@@ -61,17 +68,32 @@ fn may_manage(actor: &Role, target_current: &Role, target_new: Option<&Role>) ->
 }
 
 /// Changes a member's role.
-pub async fn set_role(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, user_id: &str, role: &Role) -> Result<(), ApiError> {
+pub async fn set_role(
+    db: &PgPool,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    user_id: &str,
+    role: &Role,
+) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
     let owners = orgs::lock_owner_count(&mut *tx, &access.org.id).await?;
-    let current = orgs::role_of(&mut *tx, &access.org.id, user_id).await?.ok_or(ApiError::NotFound("member"))?;
+    let current = orgs::role_of(&mut *tx, &access.org.id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
     let current = Role::parse(&current).map_err(|_| ApiError::Internal("stored role invalid".into()))?;
     may_manage(&access.role, &current, Some(role))?;
     if current == Role::Owner && *role != Role::Owner && owners <= 1 {
-        return Err(ApiError::Conflict("the last owner cannot be demoted; make another member owner first".into()));
+        return Err(ApiError::Conflict(
+            "the last owner cannot be demoted; make another member owner first".into(),
+        ));
     }
     orgs::set_role(&mut *tx, &access.org.id, user_id, role.as_str()).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "membership.role_change");
+    let mut e = event(
+        ctx,
+        Some(&access.caller),
+        Some(&access.org.id),
+        "membership.role_change",
+    );
     e.target_id = Some(user_id.to_owned());
     e.details = Some(serde_json::json!({ "from": current.as_str(), "to": role.as_str() }));
     audit::record(&mut *tx, e).await?;
@@ -83,7 +105,9 @@ pub async fn set_role(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, user_id
 pub async fn remove_member(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, user_id: &str) -> Result<(), ApiError> {
     let mut tx = db.begin().await?;
     let owners = orgs::lock_owner_count(&mut *tx, &access.org.id).await?;
-    let current = orgs::role_of(&mut *tx, &access.org.id, user_id).await?.ok_or(ApiError::NotFound("member"))?;
+    let current = orgs::role_of(&mut *tx, &access.org.id, user_id)
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
     let current = Role::parse(&current).map_err(|_| ApiError::Internal("stored role invalid".into()))?;
     let leaving = user_id == access.caller.user_id;
     if !leaving {
@@ -93,7 +117,16 @@ pub async fn remove_member(db: &PgPool, ctx: &ClientInfo, access: &OrgAccess, us
         return Err(ApiError::Conflict("the last owner cannot leave or be removed".into()));
     }
     orgs::remove_member(&mut *tx, &access.org.id, user_id).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), if leaving { "membership.leave" } else { "membership.remove" });
+    let mut e = event(
+        ctx,
+        Some(&access.caller),
+        Some(&access.org.id),
+        if leaving {
+            "membership.leave"
+        } else {
+            "membership.remove"
+        },
+    );
     e.target_id = Some(user_id.to_owned());
     audit::record(&mut *tx, e).await?;
     tx.commit().await?;

@@ -50,14 +50,21 @@ pub async fn sign_in(
             let mut e = failed(base.clone(), "sso_required");
             e.organization_id = Some(m.org.id.clone());
             audit::record(&state.db, e).await?;
-            return Err(ApiError::SsoRequired { login_url: Some(state.sso_login_url(&m.org.slug)) });
+            return Err(ApiError::SsoRequired {
+                login_url: Some(state.sso_login_url(&m.org.slug)),
+            });
         }
     }
     let second_factor = totp::password_second_factor(state, &user, totp_code, &base).await?;
     let created = sessions::create(
         &state.db,
         &state.settings,
-        SessionSpec { user_id: &user.id, method: "password", mfa: second_factor.is_some(), ..Default::default() },
+        SessionSpec {
+            user_id: &user.id,
+            method: "password",
+            mfa: second_factor.is_some(),
+            ..Default::default()
+        },
         ctx,
     )
     .await?;

@@ -25,7 +25,12 @@ pub struct PolicyInput {
 }
 
 /// Validates and stores a policy (owner).
-pub async fn set(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: PolicyInput) -> Result<Organization, ApiError> {
+pub async fn set(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    input: PolicyInput,
+) -> Result<Organization, ApiError> {
     access.require(Need::Owner)?;
     if !matches!(input.auth_required.as_str(), "any" | "mfa" | "sso") {
         return Err(ApiError::field("authRequired", "must be any, mfa or sso"));
@@ -38,11 +43,26 @@ pub async fn set(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: 
         }
     }
     let mut tx = state.db.begin().await?;
-    if input.auth_required == "sso" && access.org.auth_required != "sso" && !connections::has_ready(&mut *tx, &access.org.id).await? {
+    if input.auth_required == "sso"
+        && access.org.auth_required != "sso"
+        && !connections::has_ready(&mut *tx, &access.org.id).await?
+    {
         return Err(ApiError::SsoNotReady);
     }
-    let org = orgs::set_policy(&mut *tx, &access.org.id, &input.auth_required, input.require_mfa, &exempt).await?;
-    let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "security_policy.update");
+    let org = orgs::set_policy(
+        &mut *tx,
+        &access.org.id,
+        &input.auth_required,
+        input.require_mfa,
+        &exempt,
+    )
+    .await?;
+    let mut e = event(
+        ctx,
+        Some(&access.caller),
+        Some(&access.org.id),
+        "security_policy.update",
+    );
     e.details = Some(serde_json::json!({
         "from": { "authRequired": access.org.auth_required, "requireMfa": access.org.require_mfa, "exemptRoles": access.org.exempt_roles },
         "to": { "authRequired": org.auth_required, "requireMfa": org.require_mfa, "exemptRoles": org.exempt_roles },

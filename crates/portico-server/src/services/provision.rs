@@ -33,12 +33,19 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: &'static str, reason: impl Into<String>) -> Self {
-        Self { code, reason: reason.into() }
+        Self {
+            code,
+            reason: reason.into(),
+        }
     }
 
     /// As an API error (403 with the stable code).
     pub fn into_api(self) -> ApiError {
-        ApiError::Coded { status: StatusCode::FORBIDDEN, code: self.code, message: public_message(self.code).into() }
+        ApiError::Coded {
+            status: StatusCode::FORBIDDEN,
+            code: self.code,
+            message: public_message(self.code).into(),
+        }
     }
 }
 
@@ -95,12 +102,19 @@ pub fn role_from_scopes(scopes: &[String]) -> Option<Role> {
 /// True when some group of the connection maps to a `role:` scope.
 fn manages_roles(conn: &Connection) -> bool {
     conn.group_mappings.as_object().is_some_and(|m| {
-        m.values().filter_map(|v| v.as_array()).flatten().filter_map(|v| v.as_str()).any(|s| s.starts_with("role:"))
+        m.values()
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .any(|s| s.starts_with("role:"))
     })
 }
 
 fn email_domain(email: &str) -> Option<String> {
-    email.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase()).filter(|d| !d.is_empty())
+    email
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
 }
 
 /// Admits `identity` through `conn`, provisioning as the connection allows.
@@ -112,11 +126,17 @@ pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) 
         .filter(|e| e.contains('@') && e.len() <= 320)
         .ok_or_else(|| Refusal::new("EMAIL_MISSING", "identity carries no usable email"))?;
     if identity.email_verified == Some(false) {
-        return Err(Refusal::new("EMAIL_NOT_VERIFIED", format!("IdP marked {email} unverified")));
+        return Err(Refusal::new(
+            "EMAIL_NOT_VERIFIED",
+            format!("IdP marked {email} unverified"),
+        ));
     }
     let domain = email_domain(email).ok_or_else(|| Refusal::new("EMAIL_MISSING", "email has no domain"))?;
     if !conn.domains.is_empty() && !conn.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
-        return Err(Refusal::new("EMAIL_DOMAIN_NOT_ALLOWED", format!("domain {domain} is not among the connection's domains")));
+        return Err(Refusal::new(
+            "EMAIL_DOMAIN_NOT_ALLOWED",
+            format!("domain {domain} is not among the connection's domains"),
+        ));
     }
     for attempt in 0..3 {
         match admit_once(db, conn, identity, email, &domain).await {
@@ -128,7 +148,9 @@ pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) 
             Ok(a) => {
                 // Admission made the user a member of the connection's organization; auto-join
                 // decides about the organization that verified the email's domain.
-                let proof = crate::services::autojoin::Proof::Idp { organization_id: &conn.organization_id };
+                let proof = crate::services::autojoin::Proof::Idp {
+                    organization_id: &conn.organization_id,
+                };
                 crate::services::autojoin::at_sign_in(db, &crate::extract::ClientInfo::default(), &a.user, proof).await;
                 let mapped_scopes = map_scopes(conn, &identity.groups);
                 return Ok(Admitted { mapped_scopes, ..a });
@@ -161,19 +183,33 @@ impl From<Refusal> for AdmitError {
     }
 }
 
-async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity, email: &str, domain: &str) -> Result<Admitted, AdmitError> {
+async fn admit_once(
+    db: &PgPool,
+    conn: &Connection,
+    identity: &ExternalIdentity,
+    email: &str,
+    domain: &str,
+) -> Result<Admitted, AdmitError> {
     let mut tx = db.begin().await?;
     let mut provisioned = false;
     let user = match identities::user_for(&mut *tx, &conn.id, &identity.subject).await? {
         Some(uid) => users::by_id(&mut *tx, &uid).await?.ok_or(StoreError::NotFound)?,
-        None => match users::by_email(&mut *tx, email).await? {
-            // A concurrent first login committed the user and this identity together after our
-            // identity lookup: the identity is visible now, so take it (READ COMMITTED).
-            Some(existing) if identities::user_for(&mut *tx, &conn.id, &identity.subject).await?.as_deref() == Some(existing.id.as_str()) => existing,
-            Some(existing) => {
-                let verified_domain = domains::is_verified_by(&mut *tx, &conn.organization_id, domain).await?;
-                if identity.email_verified != Some(true) || !verified_domain {
-                    return Err(Refusal::new(
+        None => {
+            match users::by_email(&mut *tx, email).await? {
+                // A concurrent first login committed the user and this identity together after our
+                // identity lookup: the identity is visible now, so take it (READ COMMITTED).
+                Some(existing)
+                    if identities::user_for(&mut *tx, &conn.id, &identity.subject)
+                        .await?
+                        .as_deref()
+                        == Some(existing.id.as_str()) =>
+                {
+                    existing
+                }
+                Some(existing) => {
+                    let verified_domain = domains::is_verified_by(&mut *tx, &conn.organization_id, domain).await?;
+                    if identity.email_verified != Some(true) || !verified_domain {
+                        return Err(Refusal::new(
                         "ACCOUNT_LINK_REFUSED",
                         format!(
                             "existing user {} not linked: email_verified={:?}, domain {domain} verified by organization: {verified_domain}",
@@ -181,28 +217,42 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
                         ),
                     )
                     .into());
-                }
-                // Another organization's IdP that already signs this account in is not
-                // authoritative for a domain this organization verified: linking would let it
-                // sign in as the person this organization's IdP vouches for.
-                if domains::has_identities_outside(&mut *tx, &existing.id, &conn.organization_id).await? {
-                    return Err(Refusal::new(
+                    }
+                    // Another organization's IdP that already signs this account in is not
+                    // authoritative for a domain this organization verified: linking would let it
+                    // sign in as the person this organization's IdP vouches for.
+                    if domains::has_identities_outside(&mut *tx, &existing.id, &conn.organization_id).await? {
+                        return Err(Refusal::new(
                         "ACCOUNT_LINK_REFUSED",
                         format!("existing user {} not linked: it signs in through another organization's identity provider", existing.id),
                     )
                     .into());
+                    }
+                    identities::link(&mut *tx, &conn.id, &identity.subject, &existing.id, Some(email)).await?;
+                    existing
                 }
-                identities::link(&mut *tx, &conn.id, &identity.subject, &existing.id, Some(email)).await?;
-                existing
+                None if conn.jit_provisioning => {
+                    let u = users::insert(
+                        &mut *tx,
+                        &ids::prefixed(ids::USER),
+                        email,
+                        identity.name.as_deref(),
+                        None,
+                    )
+                    .await?;
+                    identities::link(&mut *tx, &conn.id, &identity.subject, &u.id, Some(email)).await?;
+                    provisioned = true;
+                    u
+                }
+                None => {
+                    return Err(Refusal::new(
+                        "NOT_PROVISIONED",
+                        format!("no user for {email} and JIT provisioning is off"),
+                    )
+                    .into())
+                }
             }
-            None if conn.jit_provisioning => {
-                let u = users::insert(&mut *tx, &ids::prefixed(ids::USER), email, identity.name.as_deref(), None).await?;
-                identities::link(&mut *tx, &conn.id, &identity.subject, &u.id, Some(email)).await?;
-                provisioned = true;
-                u
-            }
-            None => return Err(Refusal::new("NOT_PROVISIONED", format!("no user for {email} and JIT provisioning is off")).into()),
-        },
+        }
     };
     if !user.is_active() {
         return Err(Refusal::new("USER_DISABLED", format!("user {} is disabled", user.id)).into());
@@ -211,7 +261,11 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
     match orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await? {
         None => {
             if !conn.jit_provisioning {
-                return Err(Refusal::new("NOT_PROVISIONED", format!("user {} is not a member and JIT provisioning is off", user.id)).into());
+                return Err(Refusal::new(
+                    "NOT_PROVISIONED",
+                    format!("user {} is not a member and JIT provisioning is off", user.id),
+                )
+                .into());
             }
             let role = mapped_role
                 .map(|r| r.as_str().to_owned())
@@ -233,5 +287,9 @@ async fn admit_once(db: &PgPool, conn: &Connection, identity: &ExternalIdentity,
         Some(_) => {}
     }
     tx.commit().await?;
-    Ok(Admitted { user, provisioned, mapped_scopes: Vec::new() })
+    Ok(Admitted {
+        user,
+        provisioned,
+        mapped_scopes: Vec::new(),
+    })
 }

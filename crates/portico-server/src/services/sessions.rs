@@ -61,7 +61,11 @@ pub async fn create(
 ) -> Result<CreatedSession, ApiError> {
     let now = Utc::now();
     let minted = token::mint(token::SESSION_PREFIX);
-    let id = if spec.method == "password" { ids::prefixed(ids::SESSION) } else { ids::prefixed(ids::SSO_SESSION) };
+    let id = if spec.method == "password" {
+        ids::prefixed(ids::SESSION)
+    } else {
+        ids::prefixed(ids::SSO_SESSION)
+    };
     let session = sessions::insert(
         db,
         NewSession {
@@ -81,14 +85,20 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(CreatedSession { session, token: minted.token })
+    Ok(CreatedSession {
+        session,
+        token: minted.token,
+    })
 }
 
 /// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure when the public URL is https.
 pub fn cookie(settings: &Settings, token: &SecretString, expires_at: DateTime<Utc>) -> String {
     let max_age = (expires_at - Utc::now()).num_seconds().max(0);
     let secure = if settings.secure_cookies() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}", token.expose_secret())
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        token.expose_secret()
+    )
 }
 
 /// `Set-Cookie` that clears the session cookie.

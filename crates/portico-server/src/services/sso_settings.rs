@@ -4,8 +4,8 @@
 use chrono::Utc;
 use portico_core::ids;
 use portico_core::secretbox::Slot;
-use portico_store::connections::{self, Connection};
 use portico_store::audit;
+use portico_store::connections::{self, Connection};
 use serde::Serialize;
 
 use crate::auth::org::OrgAccess;
@@ -73,16 +73,27 @@ pub fn validate_issuer(state: &AppState, field: &str, issuer: &str) -> Result<()
         return Err(ApiError::field(field, "must be an https URL"));
     }
     if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.host_str().is_none() {
-        return Err(ApiError::field(field, "must not carry a query, fragment or credentials"));
+        return Err(ApiError::field(
+            field,
+            "must not carry a query, fragment or credentials",
+        ));
     }
     if issuer.contains("/.well-known/") {
-        return Err(ApiError::field(field, "is the discovery base; /.well-known/openid-configuration is appended automatically"));
+        return Err(ApiError::field(
+            field,
+            "is the discovery base; /.well-known/openid-configuration is appended automatically",
+        ));
     }
     Ok(())
 }
 
 /// Creates or replaces the organization's default OIDC connection.
-pub async fn put(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: SsoSettingsInput) -> Result<Connection, ApiError> {
+pub async fn put(
+    state: &AppState,
+    ctx: &ClientInfo,
+    access: &OrgAccess,
+    input: SsoSettingsInput,
+) -> Result<Connection, ApiError> {
     access.require(Need::Owner)?;
     if !PROVIDERS.contains(&input.provider.as_str()) {
         return Err(ApiError::field("provider", "must be one of okta, azure, google, oidc"));
@@ -101,7 +112,14 @@ pub async fn put(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: 
     let existing = connections::default_for(&mut *tx, &access.org.id).await?;
     let is_new = existing.is_none();
     let mut conn = existing.unwrap_or_else(|| new_default(&access.org.id));
-    let sealed = state.secrets.seal(secret, Slot { table: "sso_connections", row: &conn.id, column: "client_secret" })?;
+    let sealed = state.secrets.seal(
+        secret,
+        Slot {
+            table: "sso_connections",
+            row: &conn.id,
+            column: "client_secret",
+        },
+    )?;
     conn.provider = Some(input.provider.clone());
     let mut config = conn.config.as_object().cloned().unwrap_or_default();
     config.insert("issuerUrl".into(), input.issuer_url.clone().into());
@@ -110,10 +128,16 @@ pub async fn put(state: &AppState, ctx: &ClientInfo, access: &OrgAccess, input: 
     conn.client_secret = Some(sealed);
     conn.last_test_at = None;
     conn.last_test_success = None;
-    let saved = if is_new { connections::insert(&mut *tx, &conn).await? } else { connections::update(&mut *tx, &conn).await? };
+    let saved = if is_new {
+        connections::insert(&mut *tx, &conn).await?
+    } else {
+        connections::update(&mut *tx, &conn).await?
+    };
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_settings.update");
     e.connection_id = Some(saved.id.clone());
-    e.details = Some(serde_json::json!({ "provider": input.provider, "issuerUrl": input.issuer_url, "clientId": client_id, "created": is_new }));
+    e.details = Some(
+        serde_json::json!({ "provider": input.provider, "issuerUrl": input.issuer_url, "clientId": client_id, "created": is_new }),
+    );
     audit::record(&mut *tx, e).await?;
     tx.commit().await?;
     Ok(saved)
@@ -153,7 +177,9 @@ fn new_default(org_id: &str) -> Connection {
 pub async fn delete(state: &AppState, ctx: &ClientInfo, access: &OrgAccess) -> Result<(), ApiError> {
     access.require(Need::Owner)?;
     let mut tx = state.db.begin().await?;
-    let conn = connections::default_for(&mut *tx, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    let conn = connections::default_for(&mut *tx, &access.org.id)
+        .await?
+        .ok_or(ApiError::NotFound("SSO settings"))?;
     connections::delete(&mut *tx, &conn.id, &access.org.id).await?;
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_settings.delete");
     e.connection_id = Some(conn.id.clone());

@@ -12,8 +12,11 @@ use crate::state::AppState;
 
 /// Registers the route.
 pub fn routes(api: Api) -> Api {
-    api.section("audit", true)
-        .get("/api/user/organizations/{orgId}/audit-events", "Sign-in attempts and settings changes (admin+)", list)
+    api.section("audit", true).get(
+        "/api/user/organizations/{orgId}/audit-events",
+        "Sign-in attempts and settings changes (admin+)",
+        list,
+    )
 }
 
 async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {

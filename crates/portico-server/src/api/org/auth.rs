@@ -33,18 +33,25 @@ struct SignInBody {
     totp_code: Option<String>,
 }
 
-async fn sign_in(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): ValidJson<SignInBody>) -> Result<Response, ApiError> {
+async fn sign_in(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    ValidJson(b): ValidJson<SignInBody>,
+) -> Result<Response, ApiError> {
     if b.email.len() > 320 || !b.email.contains('@') {
         return Err(ApiError::field("email", "must be an email address"));
     }
     if b.password.expose_secret().is_empty() || b.password.expose_secret().len() > portico_core::password::MAX_LEN {
         return Err(ApiError::field("password", "must be 1-1024 bytes"));
     }
-    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
     if b.totp_code.as_deref().is_some_and(|c| c.len() > 64) {
         return Err(ApiError::field("totpCode", "must be at most 64 characters"));
     }
-    let (created, user_id) = services::password::sign_in(&state, &ctx, &b.email, &b.password, b.totp_code.as_deref()).await?;
+    let (created, user_id) =
+        services::password::sign_in(&state, &ctx, &b.email, &b.password, b.totp_code.as_deref()).await?;
     let cookie = services::sessions::cookie(&state.settings, &created.token, created.session.expires_at);
     let body = Envelope::ok(json!({
         "userId": user_id,
@@ -56,8 +63,16 @@ async fn sign_in(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): V
 }
 
 async fn sign_out(State(state): State<AppState>, ctx: ClientInfo, caller: Caller) -> Result<Response, ApiError> {
-    let Credential::Session { session_id, organization_id, .. } = &caller.credential else {
-        return Err(ApiError::field("credential", "sign-out ends a session; revoke API keys with DELETE /api/user/tokens/{id}"));
+    let Credential::Session {
+        session_id,
+        organization_id,
+        ..
+    } = &caller.credential
+    else {
+        return Err(ApiError::field(
+            "credential",
+            "sign-out ends a session; revoke API keys with DELETE /api/user/tokens/{id}",
+        ));
     };
     let mut tx = state.db.begin().await?;
     sessions::revoke(&mut *tx, session_id, None).await?;

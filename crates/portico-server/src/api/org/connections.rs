@@ -18,12 +18,36 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("connections", true)
-        .get("/api/user/organizations/{orgId}/sso/connections", "SSO connections (owner)", list)
-        .post("/api/user/organizations/{orgId}/sso/connections", "Create an SSO connection (owner)", create)
-        .get("/api/user/organizations/{orgId}/sso/connections/{id}", "Read an SSO connection (owner)", read)
-        .patch("/api/user/organizations/{orgId}/sso/connections/{id}", "Update an SSO connection (owner)", update)
-        .delete("/api/user/organizations/{orgId}/sso/connections/{id}", "Delete an SSO connection (owner)", delete)
-        .post("/api/user/organizations/{orgId}/sso/connections/{id}/test", "Test an SSO connection (owner)", test)
+        .get(
+            "/api/user/organizations/{orgId}/sso/connections",
+            "SSO connections (owner)",
+            list,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/sso/connections",
+            "Create an SSO connection (owner)",
+            create,
+        )
+        .get(
+            "/api/user/organizations/{orgId}/sso/connections/{id}",
+            "Read an SSO connection (owner)",
+            read,
+        )
+        .patch(
+            "/api/user/organizations/{orgId}/sso/connections/{id}",
+            "Update an SSO connection (owner)",
+            update,
+        )
+        .delete(
+            "/api/user/organizations/{orgId}/sso/connections/{id}",
+            "Delete an SSO connection (owner)",
+            delete,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/sso/connections/{id}/test",
+            "Test an SSO connection (owner)",
+            test,
+        )
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {
@@ -37,32 +61,61 @@ async fn list(State(state): State<AppState>, access: OrgAccess) -> OrgResult {
     Ok(Envelope::list(all.iter().map(svc::view).collect(), None, n.max(1)))
 }
 
-async fn create(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(input): ValidJson<ConnectionInput>) -> OrgResult {
+async fn create(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    ValidJson(input): ValidJson<ConnectionInput>,
+) -> OrgResult {
     let c = svc::create(&state, &ctx, &access, input).await?;
     Ok(Envelope::created(svc::view(&c)).message("Connection created"))
 }
 
 async fn read(State(state): State<AppState>, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
     access.require(Need::Owner)?;
-    let c = connections::by_id(&state.db, &id_of(&p)?, Some(&access.org.id)).await?.ok_or(ApiError::NotFound("connection"))?;
+    let c = connections::by_id(&state.db, &id_of(&p)?, Some(&access.org.id))
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
     Ok(Envelope::ok(svc::view(&c)))
 }
 
-async fn update(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>, ValidJson(input): ValidJson<ConnectionInput>) -> OrgResult {
+async fn update(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+    ValidJson(input): ValidJson<ConnectionInput>,
+) -> OrgResult {
     let c = svc::update(&state, &ctx, &access, &id_of(&p)?, input).await?;
     Ok(Envelope::ok(svc::view(&c)).message("Connection updated"))
 }
 
-async fn delete(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn delete(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let id = id_of(&p)?;
     svc::delete(&state.db, &ctx, &access, &id).await?;
     Ok(Envelope::ok(serde_json::json!({ "id": id, "deleted": true })).message("Connection deleted"))
 }
 
-async fn test(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn test(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     access.require(Need::Owner)?;
-    let c = connections::by_id(&state.db, &id_of(&p)?, Some(&access.org.id)).await?.ok_or(ApiError::NotFound("connection"))?;
+    let c = connections::by_id(&state.db, &id_of(&p)?, Some(&access.org.id))
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
     let report = svc::test(&state, &ctx, &access, &c).await?;
-    let message = if report.success() { "Connection test passed" } else { "Connection test failed" };
+    let message = if report.success() {
+        "Connection test passed"
+    } else {
+        "Connection test failed"
+    };
     Ok(Envelope::ok(svc::test_view(&c, &report)).message(message))
 }

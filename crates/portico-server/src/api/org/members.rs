@@ -20,16 +20,32 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("members", true)
-        .get("/api/user/organizations/{orgId}/members", "Members and roles (admin+)", list)
-        .patch("/api/user/organizations/{orgId}/members/{userId}", "Change a member's role", set_role)
-        .delete("/api/user/organizations/{orgId}/members/{userId}", "Remove a member, or leave", remove)
+        .get(
+            "/api/user/organizations/{orgId}/members",
+            "Members and roles (admin+)",
+            list,
+        )
+        .patch(
+            "/api/user/organizations/{orgId}/members/{userId}",
+            "Change a member's role",
+            set_role,
+        )
+        .delete(
+            "/api/user/organizations/{orgId}/members/{userId}",
+            "Remove a member, or leave",
+            remove,
+        )
 }
 
 async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {
     access.require(Need::Admin)?;
     let page = q.page()?;
     let paged = orgs::members(&state.db, &access.org.id, &page).await?;
-    Ok(Envelope::list(paged.items.iter().map(MemberView::from).collect(), paged.next_cursor, page.limit))
+    Ok(Envelope::list(
+        paged.items.iter().map(MemberView::from).collect(),
+        paged.next_cursor,
+        page.limit,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -58,7 +74,12 @@ async fn set_role(
     Ok(Envelope::ok(serde_json::json!({ "userId": user_id, "role": role.as_str() })).message("Role changed"))
 }
 
-async fn remove(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn remove(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let user_id = user_param(&p)?;
     services::orgs::remove_member(&state.db, &ctx, &access, &user_id).await?;
     Ok(Envelope::ok(serde_json::json!({ "userId": user_id, "removed": true })).message("Member removed"))

@@ -19,20 +19,39 @@ use crate::state::AppState;
 pub fn routes(api: Api) -> Api {
     api.section("organizations", true)
         .get("/api/user/organizations", "Organizations the caller belongs to", list)
-        .post("/api/user/organizations", "Create an organization; the caller becomes owner", create)
+        .post(
+            "/api/user/organizations",
+            "Create an organization; the caller becomes owner",
+            create,
+        )
         .get("/api/user/organizations/{orgId}", "Read an organization", read)
-        .patch("/api/user/organizations/{orgId}", "Rename an organization (owner)", rename)
-        .delete("/api/user/organizations/{orgId}", "Delete an organization (owner)", delete)
+        .patch(
+            "/api/user/organizations/{orgId}",
+            "Rename an organization (owner)",
+            rename,
+        )
+        .delete(
+            "/api/user/organizations/{orgId}",
+            "Delete an organization (owner)",
+            delete,
+        )
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {
     let page = q.page()?;
     let mut paged = orgs::for_user(&state.db, &caller.user_id, &page).await?;
-    if let Credential::ApiKey { pinned_org: Some(p), .. } = &caller.credential {
+    if let Credential::ApiKey {
+        pinned_org: Some(p), ..
+    } = &caller.credential
+    {
         paged.items.retain(|m| &m.org.id == p);
         paged.next_cursor = None;
     }
-    Ok(Envelope::list(paged.items.iter().map(OrgView::from).collect(), paged.next_cursor, page.limit))
+    Ok(Envelope::list(
+        paged.items.iter().map(OrgView::from).collect(),
+        paged.next_cursor,
+        page.limit,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -50,17 +69,32 @@ fn valid_name(name: &str) -> Result<&str, ApiError> {
     Ok(n)
 }
 
-async fn create(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, ValidJson(b): ValidJson<CreateBody>) -> OrgResult {
+async fn create(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    ValidJson(b): ValidJson<CreateBody>,
+) -> OrgResult {
     if !state.settings.app.allow_org_creation {
         return Err(ApiError::Forbidden("organization creation is disabled".into()));
     }
-    if let Credential::ApiKey { pinned_org: Some(_), .. } = caller.credential {
-        return Err(ApiError::Forbidden("a key pinned to an organization cannot create organizations".into()));
+    if let Credential::ApiKey {
+        pinned_org: Some(_), ..
+    } = caller.credential
+    {
+        return Err(ApiError::Forbidden(
+            "a key pinned to an organization cannot create organizations".into(),
+        ));
     }
     let name = valid_name(&b.name)?;
     let s = match b.slug {
         Some(s) if slug::is_valid(&s) => s,
-        Some(_) => return Err(ApiError::field("slug", "must be 1-63 characters of a-z, 0-9 and inner '-'")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "slug",
+                "must be 1-63 characters of a-z, 0-9 and inner '-'",
+            ))
+        }
         None => slug::from_name(name),
     };
     let org = services::orgs::create(&state.db, &ctx, &caller, name, &s).await?;
@@ -77,7 +111,12 @@ struct RenameBody {
     name: String,
 }
 
-async fn rename(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(b): ValidJson<RenameBody>) -> OrgResult {
+async fn rename(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    ValidJson(b): ValidJson<RenameBody>,
+) -> OrgResult {
     let name = valid_name(&b.name)?;
     let org = services::orgs::rename(&state.db, &ctx, &access, name).await?;
     Ok(Envelope::ok(OrgView::new(&org, Some(access.role.as_str()))).message("Organization renamed"))

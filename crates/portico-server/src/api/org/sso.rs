@@ -13,28 +13,56 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::api::Api;
+use crate::auth::cookie;
 use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
-use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
 use crate::respond::{Envelope, OrgResult};
 use crate::services::login::{self, Mode};
-use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::services::sessions;
+use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::state::AppState;
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("sso-settings", true)
-        .put("/api/user/organizations/{orgId}/settings/sso", "Set the default OIDC connection (owner)", put_settings)
-        .get("/api/user/organizations/{orgId}/settings/sso", "Read the default OIDC connection (owner)", get_settings)
-        .delete("/api/user/organizations/{orgId}/settings/sso", "Remove the default OIDC connection (owner)", delete_settings)
-        .post("/api/user/organizations/{orgId}/settings/sso/test", "Test discovery, issuer and JWKS (owner)", test_settings)
+        .put(
+            "/api/user/organizations/{orgId}/settings/sso",
+            "Set the default OIDC connection (owner)",
+            put_settings,
+        )
+        .get(
+            "/api/user/organizations/{orgId}/settings/sso",
+            "Read the default OIDC connection (owner)",
+            get_settings,
+        )
+        .delete(
+            "/api/user/organizations/{orgId}/settings/sso",
+            "Remove the default OIDC connection (owner)",
+            delete_settings,
+        )
+        .post(
+            "/api/user/organizations/{orgId}/settings/sso/test",
+            "Test discovery, issuer and JWKS (owner)",
+            test_settings,
+        )
         .section("sso-login", false)
-        .get("/api/auth/sso/{slug}/login", "Start SSO: 302 to the organization's identity provider", login_start)
-        .get("/api/auth/sso/callback", "The shared OIDC callback: completes the login, sets the session", oidc_callback)
-        .post("/api/auth/sso/{slug}/ldap", "Sign in with a directory password (LDAP connection)", ldap_sign_in)
+        .get(
+            "/api/auth/sso/{slug}/login",
+            "Start SSO: 302 to the organization's identity provider",
+            login_start,
+        )
+        .get(
+            "/api/auth/sso/callback",
+            "The shared OIDC callback: completes the login, sets the session",
+            oidc_callback,
+        )
+        .post(
+            "/api/auth/sso/{slug}/ldap",
+            "Sign in with a directory password (LDAP connection)",
+            ldap_sign_in,
+        )
 }
 
 #[derive(Deserialize)]
@@ -46,15 +74,27 @@ struct SettingsBody {
     client_secret: SecretString,
 }
 
-async fn put_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess, ValidJson(b): ValidJson<SettingsBody>) -> OrgResult {
-    let input = SsoSettingsInput { provider: b.provider, issuer_url: b.issuer_url, client_id: b.client_id, client_secret: b.client_secret };
+async fn put_settings(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    access: OrgAccess,
+    ValidJson(b): ValidJson<SettingsBody>,
+) -> OrgResult {
+    let input = SsoSettingsInput {
+        provider: b.provider,
+        issuer_url: b.issuer_url,
+        client_id: b.client_id,
+        client_secret: b.client_secret,
+    };
     let conn = sso_settings::put(&state, &ctx, &access, input).await?;
     Ok(Envelope::ok(sso_settings::view(&state, &access.org.slug, &conn)).message("SSO settings saved"))
 }
 
 async fn get_settings(State(state): State<AppState>, access: OrgAccess) -> OrgResult {
     access.require(Need::Owner)?;
-    let conn = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    let conn = connections::default_for(&state.db, &access.org.id)
+        .await?
+        .ok_or(ApiError::NotFound("SSO settings"))?;
     Ok(Envelope::ok(sso_settings::view(&state, &access.org.slug, &conn)))
 }
 
@@ -65,13 +105,18 @@ async fn delete_settings(State(state): State<AppState>, ctx: ClientInfo, access:
 
 async fn test_settings(State(state): State<AppState>, ctx: ClientInfo, access: OrgAccess) -> OrgResult {
     access.require(Need::Owner)?;
-    let conn = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO settings"))?;
+    let conn = connections::default_for(&state.db, &access.org.id)
+        .await?
+        .ok_or(ApiError::NotFound("SSO settings"))?;
     let report = crate::services::connections::test(&state, &ctx, &access, &conn).await?;
     let message = match report.first_failure() {
         None => "SSO configuration is valid".to_owned(),
         Some(c) => format!("SSO configuration test failed at {}: {}", c.name, c.message),
     };
-    Ok(Envelope::ok(serde_json::json!({ "success": report.success(), "message": message, "checks": report.checks })).message(message))
+    Ok(
+        Envelope::ok(serde_json::json!({ "success": report.success(), "message": message, "checks": report.checks }))
+            .message(message),
+    )
 }
 
 #[derive(Deserialize)]
@@ -96,15 +141,37 @@ async fn login_start(
     if email.as_deref().is_some_and(|e| e.len() > 320 || !e.contains('@')) {
         return Err(ApiError::field("email", "must be an email address"));
     }
-    let domain = email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_owned());
+    let domain = email
+        .as_deref()
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned());
     let conn = login::pick_connection(&state, &org, domain.as_deref(), true).await?;
-    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
-    let return_to = q.return_to.as_deref().and_then(|r| login::allowed_return(&state.settings, r));
-    let started = login::start(&state, &conn, Mode::Browser, state.settings.callback_url(), return_to, email).await;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
+    let return_to = q
+        .return_to
+        .as_deref()
+        .and_then(|r| login::allowed_return(&state.settings, r));
+    let started = login::start(
+        &state,
+        &conn,
+        Mode::Browser,
+        state.settings.callback_url(),
+        return_to,
+        email,
+    )
+    .await;
     let started = match started {
         Ok(s) => s,
         Err(e) => {
-            let f = login::LoginFailure { status: e.status(), code: e.code(), reason: e.to_string(), organization_id: Some(org.id.clone()), connection_id: Some(conn.id.clone()) };
+            let f = login::LoginFailure {
+                status: e.status(),
+                code: e.code(),
+                reason: e.to_string(),
+                organization_id: Some(org.id.clone()),
+                connection_id: Some(conn.id.clone()),
+            };
             login::audit_failure(&state, &ctx, &f).await;
             return Err(e);
         }
@@ -134,7 +201,11 @@ fn redirect(location: &str, cookies: &[String]) -> Response {
 }
 
 fn clear_binding(state: &AppState, name: &str) -> String {
-    let secure = if state.settings.secure_cookies() { "; Secure" } else { "" };
+    let secure = if state.settings.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
     format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
 
@@ -144,7 +215,10 @@ async fn oidc_callback(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(e) = state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None) {
+    if let Err(e) = state
+        .limits
+        .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)
+    {
         return e.into_response();
     }
     let state_param = q.get("state").cloned().unwrap_or_default();
@@ -165,7 +239,10 @@ async fn oidc_callback(
         }
         let code = q.get("code").cloned().unwrap_or_default();
         let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
-        let input = LoginInput::OidcCode { code, iss: q.get("iss").cloned() };
+        let input = LoginInput::OidcCode {
+            code,
+            iss: q.get("iss").cloned(),
+        };
         let done = login::complete(&state, &ctx, &conn, pending, input).await?;
         Ok((tx, done))
     }
@@ -173,7 +250,8 @@ async fn oidc_callback(
     match outcome {
         Ok((tx, done)) => {
             let target = tx.return_to.unwrap_or_else(|| state.settings.app.url.clone());
-            let session_cookie = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
+            let session_cookie =
+                sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
             redirect(&target, &[session_cookie, clear])
         }
         Err(f) => {
@@ -190,7 +268,12 @@ struct LdapBody {
     password: SecretString,
 }
 
-async fn ldap_sign_in(State(state): State<AppState>, ctx: ClientInfo, Path(slug): Path<String>, ValidJson(b): ValidJson<LdapBody>) -> Result<Response, ApiError> {
+async fn ldap_sign_in(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    Path(slug): Path<String>,
+    ValidJson(b): ValidJson<LdapBody>,
+) -> Result<Response, ApiError> {
     let org = match portico_core::slug::is_valid(&slug) {
         true => orgs::by_slug(&state.db, &slug).await?,
         false => None,
@@ -201,7 +284,9 @@ async fn ldap_sign_in(State(state): State<AppState>, ctx: ClientInfo, Path(slug)
         .into_iter()
         .find(|c| c.protocol == "ldap" && c.status == "active")
         .ok_or(ApiError::NotFound("LDAP connection"))?;
-    state.limits.sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
     let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
     let s = &done.session.session;
     let cookie = sessions::cookie(&state.settings, &done.session.token, s.expires_at);

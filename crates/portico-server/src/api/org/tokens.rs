@@ -21,7 +21,11 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("tokens", true)
-        .post("/api/user/tokens", "Create a personal access token (shown once)", create)
+        .post(
+            "/api/user/tokens",
+            "Create a personal access token (shown once)",
+            create,
+        )
         .get("/api/user/tokens", "The caller's tokens", list)
         .delete("/api/user/tokens/{tokenId}", "Revoke a token now", revoke)
 }
@@ -34,7 +38,12 @@ struct CreateBody {
     expires_at: Option<DateTime<Utc>>,
 }
 
-async fn create(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, ValidJson(b): ValidJson<CreateBody>) -> OrgResult {
+async fn create(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    ValidJson(b): ValidJson<CreateBody>,
+) -> OrgResult {
     let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::field("name", "must be 1-200 characters"));
@@ -42,9 +51,14 @@ async fn create(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, 
     if b.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::field("expiresAt", "must be in the future"));
     }
-    if let Credential::ApiKey { pinned_org: Some(p), .. } = &caller.credential {
+    if let Credential::ApiKey {
+        pinned_org: Some(p), ..
+    } = &caller.credential
+    {
         if b.organization_id.as_deref() != Some(p.as_str()) {
-            return Err(ApiError::Forbidden("a pinned key can only create keys pinned to the same organization".into()));
+            return Err(ApiError::Forbidden(
+                "a pinned key can only create keys pinned to the same organization".into(),
+            ));
         }
     }
     if let Some(org) = &b.organization_id {
@@ -53,14 +67,24 @@ async fn create(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, 
         }
     }
     let mut tx = state.db.begin().await?;
-    let (row, secret) = crate::services::tokens::create(&mut *tx, &caller.user_id, b.organization_id.as_deref(), name, b.expires_at).await?;
+    let (row, secret) = crate::services::tokens::create(
+        &mut *tx,
+        &caller.user_id,
+        b.organization_id.as_deref(),
+        name,
+        b.expires_at,
+    )
+    .await?;
     let mut e = event(&ctx, Some(&caller), b.organization_id.as_deref(), "token.create");
     e.target_id = Some(row.id.clone());
     audit::record(&mut *tx, e).await?;
     tx.commit().await?;
     let mut data = serde_json::to_value(TokenView::from(&row)).map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Some(o) = data.as_object_mut() {
-        o.insert("token".into(), serde_json::Value::String(secret.expose_secret().to_owned()));
+        o.insert(
+            "token".into(),
+            serde_json::Value::String(secret.expose_secret().to_owned()),
+        );
     }
     Ok(Envelope::created(data).message("Token created; it is shown only once"))
 }
@@ -68,13 +92,24 @@ async fn create(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, 
 async fn list(State(state): State<AppState>, caller: Caller, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {
     let page = q.page()?;
     let paged = tokens::for_user(&state.db, &caller.user_id, &page).await?;
-    Ok(Envelope::list(paged.items.iter().map(TokenView::from).collect(), paged.next_cursor, page.limit))
+    Ok(Envelope::list(
+        paged.items.iter().map(TokenView::from).collect(),
+        paged.next_cursor,
+        page.limit,
+    ))
 }
 
-async fn revoke(State(state): State<AppState>, ctx: ClientInfo, caller: Caller, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+async fn revoke(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    caller: Caller,
+    Path(p): Path<HashMap<String, String>>,
+) -> OrgResult {
     let id = p.get("tokenId").cloned().unwrap_or_default();
     let mut tx = state.db.begin().await?;
-    let row = tokens::revoke(&mut *tx, &caller.user_id, &id).await.map_err(not_found("token"))?;
+    let row = tokens::revoke(&mut *tx, &caller.user_id, &id)
+        .await
+        .map_err(not_found("token"))?;
     let mut e = event(&ctx, Some(&caller), row.organization_id.as_deref(), "token.revoke");
     e.target_id = Some(id);
     audit::record(&mut *tx, e).await?;

@@ -20,7 +20,13 @@ pub struct UserView {
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id.clone(), email: u.email.clone(), name: u.name.clone(), status: u.status.clone(), created_at: u.created_at }
+        Self {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            status: u.status.clone(),
+            created_at: u.created_at,
+        }
     }
 }
 

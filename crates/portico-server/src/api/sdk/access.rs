@@ -20,8 +20,13 @@ impl FromRequestParts<AppState> for SdkAccess {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let org_id = match &caller.credential {
-            Credential::ApiKey { pinned_org: Some(p), .. } => p.clone(),
-            Credential::Session { organization_id: Some(o), .. } => o.clone(),
+            Credential::ApiKey {
+                pinned_org: Some(p), ..
+            } => p.clone(),
+            Credential::Session {
+                organization_id: Some(o),
+                ..
+            } => o.clone(),
             _ => {
                 let mut ms = orgs::memberships_of(&state.db, &caller.user_id).await?;
                 match ms.len() {

@@ -19,12 +19,28 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("sdk-connections", true)
-        .post("/v1/sso/connections", "Create a connection (oidc, saml or ldap)", create)
+        .post(
+            "/v1/sso/connections",
+            "Create a connection (oidc, saml or ldap)",
+            create,
+        )
         .get("/v1/sso/connections", "List the organization's connections", list)
         .get("/v1/sso/connections/{id}", "Read a connection", read)
-        .patch("/v1/sso/connections/{id}", "Update a connection; explicit null clears a field", update)
-        .delete("/v1/sso/connections/{id}", "Delete a connection and revoke its sessions", delete)
-        .post("/v1/sso/connections/{id}/test", "Test a connection (success:false when it fails)", test)
+        .patch(
+            "/v1/sso/connections/{id}",
+            "Update a connection; explicit null clears a field",
+            update,
+        )
+        .delete(
+            "/v1/sso/connections/{id}",
+            "Delete a connection and revoke its sessions",
+            delete,
+        )
+        .post(
+            "/v1/sso/connections/{id}/test",
+            "Test a connection (success:false when it fails)",
+            test,
+        )
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {
@@ -34,19 +50,35 @@ fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {
         .ok_or(ApiError::NotFound("connection"))
 }
 
-async fn create(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(input): ValidJson<ConnectionInput>) -> Result<Response, ApiError> {
+async fn create(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(input): ValidJson<ConnectionInput>,
+) -> Result<Response, ApiError> {
     let c = svc::create(&state, &ctx, &access, input).await?;
     Ok((StatusCode::CREATED, Json(svc::view(&c))).into_response())
 }
 
-async fn list(State(state): State<AppState>, SdkAccess(access): SdkAccess) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    SdkAccess(access): SdkAccess,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let all = connections::for_org(&state.db, &access.org.id).await?;
-    Ok(Json(json!({ "connections": all.iter().map(svc::view).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "connections": all.iter().map(svc::view).collect::<Vec<_>>() }),
+    ))
 }
 
-async fn read(State(state): State<AppState>, SdkAccess(access): SdkAccess, Path(p): Path<HashMap<String, String>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn read(
+    State(state): State<AppState>,
+    SdkAccess(access): SdkAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let id = id_of(&p)?;
-    let c = connections::by_id(&state.db, &id, Some(&access.org.id)).await?.ok_or(ApiError::NotFound("connection"))?;
+    let c = connections::by_id(&state.db, &id, Some(&access.org.id))
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
     Ok(Json(svc::view(&c)))
 }
 
@@ -62,16 +94,28 @@ async fn update(
     Ok(Json(svc::view(&c)))
 }
 
-async fn delete(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, Path(p): Path<HashMap<String, String>>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
     let id = id_of(&p)?;
     svc::delete(&state.db, &ctx, &access, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn test(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, Path(p): Path<HashMap<String, String>>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn test(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     access.require(crate::auth::policy::Need::Owner)?;
     let id = id_of(&p)?;
-    let c = connections::by_id(&state.db, &id, Some(&access.org.id)).await?.ok_or(ApiError::NotFound("connection"))?;
+    let c = connections::by_id(&state.db, &id, Some(&access.org.id))
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
     let report = svc::test(&state, &ctx, &access, &c).await?;
     Ok(Json(svc::test_view(&c, &report)))
 }

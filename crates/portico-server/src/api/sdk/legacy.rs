@@ -25,9 +25,17 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("sdk-legacy", true)
-        .post("/v1/sso/config", "Create or replace the default OIDC configuration (legacy)", create)
+        .post(
+            "/v1/sso/config",
+            "Create or replace the default OIDC configuration (legacy)",
+            create,
+        )
         .get("/v1/sso/config", "Read the default OIDC configuration (legacy)", read)
-        .delete("/v1/sso/config", "Remove the default OIDC configuration (legacy)", delete)
+        .delete(
+            "/v1/sso/config",
+            "Remove the default OIDC configuration (legacy)",
+            delete,
+        )
         .get("/sso/callback", "Complete a legacy OIDC login (code + state)", callback)
 }
 
@@ -51,13 +59,27 @@ struct ConfigBody {
     redirect_uri: String,
 }
 
-async fn create(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<ConfigBody>) -> Result<Response, ApiError> {
-    let parsed = url::Url::parse(&b.redirect_uri).map_err(|_| ApiError::field("redirectUri", "must be an absolute URL"))?;
+async fn create(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(b): ValidJson<ConfigBody>,
+) -> Result<Response, ApiError> {
+    let parsed =
+        url::Url::parse(&b.redirect_uri).map_err(|_| ApiError::field("redirectUri", "must be an absolute URL"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ApiError::field("redirectUri", "must be an http(s) URL"));
     }
-    let provider = connections::default_for(&state.db, &access.org.id).await?.and_then(|c| c.provider).unwrap_or_else(|| "oidc".into());
-    let input = SsoSettingsInput { provider, issuer_url: b.issuer_url, client_id: b.client_id, client_secret: b.client_secret };
+    let provider = connections::default_for(&state.db, &access.org.id)
+        .await?
+        .and_then(|c| c.provider)
+        .unwrap_or_else(|| "oidc".into());
+    let input = SsoSettingsInput {
+        provider,
+        issuer_url: b.issuer_url,
+        client_id: b.client_id,
+        client_secret: b.client_secret,
+    };
     let mut conn = sso_settings::put(&state, &ctx, &access, input).await?;
     conn.redirect_uris = vec![b.redirect_uri];
     let conn = connections::update(&state.db, &conn).await?;
@@ -66,22 +88,36 @@ async fn create(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access
 
 async fn read(State(state): State<AppState>, SdkAccess(access): SdkAccess) -> Result<Json<Value>, ApiError> {
     access.require(crate::auth::policy::Need::Owner)?;
-    let c = connections::default_for(&state.db, &access.org.id).await?.ok_or(ApiError::NotFound("SSO configuration"))?;
+    let c = connections::default_for(&state.db, &access.org.id)
+        .await?
+        .ok_or(ApiError::NotFound("SSO configuration"))?;
     Ok(Json(config_view(&c)))
 }
 
-async fn delete(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+) -> Result<StatusCode, ApiError> {
     sso_settings::delete(&state, &ctx, &access).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let code = q.get("code").cloned().unwrap_or_default();
     let st = q.get("state").cloned().unwrap_or_default();
     if code.is_empty() {
         return Err(ApiError::field("code", "is required"));
     }
-    let input = LoginInput::OidcCode { code, iss: q.get("iss").cloned() };
+    let input = LoginInput::OidcCode {
+        code,
+        iss: q.get("iss").cloned(),
+    };
     let (conn, done) = complete_by_state(&state, &ctx, &access, &st, None, input).await?;
     let mut v = super::login::callback_result(&conn, &done);
     if let Some(o) = v.as_object_mut() {

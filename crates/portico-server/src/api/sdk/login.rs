@@ -21,10 +21,26 @@ use crate::state::AppState;
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
     api.section("sdk-login", true)
-        .get("/sso/login", "The IdP authorization URL for an organization (by email domain)", login_url)
-        .post("/sso/callback/oidc", "Complete an OIDC login server to server", oidc_callback)
-        .post("/sso/callback/saml", "Complete a SAML login server to server", saml_callback)
-        .post("/sso/callback/ldap", "Sign in with an LDAP directory password", ldap_callback)
+        .get(
+            "/sso/login",
+            "The IdP authorization URL for an organization (by email domain)",
+            login_url,
+        )
+        .post(
+            "/sso/callback/oidc",
+            "Complete an OIDC login server to server",
+            oidc_callback,
+        )
+        .post(
+            "/sso/callback/saml",
+            "Complete a SAML login server to server",
+            saml_callback,
+        )
+        .post(
+            "/sso/callback/ldap",
+            "Sign in with an LDAP directory password",
+            ldap_callback,
+        )
 }
 
 /// True when `org` (an id or a slug) names the caller's organization.
@@ -41,7 +57,11 @@ struct LoginQuery {
 }
 
 /// `/sso/login` and the legacy `get_login_url(org)` (no domain: the default connection).
-async fn login_url(State(state): State<AppState>, SdkAccess(access): SdkAccess, ValidQuery(q): ValidQuery<LoginQuery>) -> Result<Json<Value>, ApiError> {
+async fn login_url(
+    State(state): State<AppState>,
+    SdkAccess(access): SdkAccess,
+    ValidQuery(q): ValidQuery<LoginQuery>,
+) -> Result<Json<Value>, ApiError> {
     if !names_org(&access, &q.org) {
         return Err(ApiError::NotFound("organization"));
     }
@@ -53,14 +73,23 @@ async fn login_url(State(state): State<AppState>, SdkAccess(access): SdkAccess, 
         None => default_or_only(&state, &access).await?,
     };
     // Server-to-server: the app's one IP carries every user, so throttle per connection only.
-    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
     let redirect_uri = match &q.redirect_uri {
         Some(r) if conn.redirect_uris.iter().any(|u| u == r) => r.clone(),
-        Some(_) => return Err(ApiError::field("redirect_uri", "is not one of the connection's redirectUris")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "redirect_uri",
+                "is not one of the connection's redirectUris",
+            ))
+        }
         None => sdk_redirect_uri(&state, &conn),
     };
     let started = login::start(&state, &conn, Mode::Sdk, redirect_uri, None, None).await?;
-    Ok(Json(json!({ "authorizeUrl": started.url, "protocol": conn.protocol, "connectionId": conn.id })))
+    Ok(Json(
+        json!({ "authorizeUrl": started.url, "protocol": conn.protocol, "connectionId": conn.id }),
+    ))
 }
 
 async fn default_or_only(state: &AppState, access: &OrgAccess) -> Result<Connection, ApiError> {
@@ -72,16 +101,25 @@ async fn default_or_only(state: &AppState, access: &OrgAccess) -> Result<Connect
     match (active.next(), active.next()) {
         (Some(only), None) => Ok(only),
         (None, _) => Err(ApiError::NotFound("SSO connection")),
-        (Some(_), Some(_)) => Err(ApiError::field("domain", "the organization has several connections: pass the user's email domain")),
+        (Some(_), Some(_)) => Err(ApiError::field(
+            "domain",
+            "the organization has several connections: pass the user's email domain",
+        )),
     }
 }
 
 /// Where the IdP sends an SDK login back: the app's own callback (SAML: the ACS).
 fn sdk_redirect_uri(state: &AppState, conn: &Connection) -> String {
     if conn.protocol == "saml" {
-        return conn.config_str("spAcsUrl").map(str::to_owned).unwrap_or_else(|| state.settings.callback_url());
+        return conn
+            .config_str("spAcsUrl")
+            .map(str::to_owned)
+            .unwrap_or_else(|| state.settings.callback_url());
     }
-    conn.redirect_uris.first().cloned().unwrap_or_else(|| state.settings.callback_url())
+    conn.redirect_uris
+        .first()
+        .cloned()
+        .unwrap_or_else(|| state.settings.callback_url())
 }
 
 /// The CallbackResult of a completed login.
@@ -113,16 +151,30 @@ pub async fn complete_by_state(
     redirect_uri: Option<&str>,
     input: LoginInput,
 ) -> Result<(Connection, Completed), ApiError> {
-    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, "callback")))?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, None, Some((&access.org.id, "callback")))?;
     let result = async {
         let (tx, conn) = login::consume(state, state_param, Mode::Sdk, None).await?;
         if tx.organization_id != access.org.id {
-            return Err(LoginFailure { status: axum::http::StatusCode::BAD_REQUEST, code: "INVALID_STATE", reason: "transaction of another organization".into(), organization_id: Some(access.org.id.clone()), connection_id: None });
+            return Err(LoginFailure {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "INVALID_STATE",
+                reason: "transaction of another organization".into(),
+                organization_id: Some(access.org.id.clone()),
+                connection_id: None,
+            });
         }
         let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
         if let (Some(r), Some(p)) = (redirect_uri, &pending) {
             if r != p.redirect_uri {
-                return Err(LoginFailure { status: axum::http::StatusCode::BAD_REQUEST, code: "REDIRECT_URI_MISMATCH", reason: format!("redirect_uri {r} differs from the login's"), organization_id: Some(conn.organization_id.clone()), connection_id: Some(conn.id.clone()) });
+                return Err(LoginFailure {
+                    status: axum::http::StatusCode::BAD_REQUEST,
+                    code: "REDIRECT_URI_MISMATCH",
+                    reason: format!("redirect_uri {r} differs from the login's"),
+                    organization_id: Some(conn.organization_id.clone()),
+                    connection_id: Some(conn.id.clone()),
+                });
             }
         }
         let done = login::complete(state, ctx, &conn, pending, input).await?;
@@ -147,11 +199,19 @@ struct OidcCallbackBody {
     iss: Option<String>,
 }
 
-async fn oidc_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<OidcCallbackBody>) -> Result<Json<Value>, ApiError> {
+async fn oidc_callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(b): ValidJson<OidcCallbackBody>,
+) -> Result<Json<Value>, ApiError> {
     if b.code.is_empty() || b.code.len() > 4096 {
         return Err(ApiError::field("code", "must be 1-4096 characters"));
     }
-    let input = LoginInput::OidcCode { code: b.code, iss: b.iss };
+    let input = LoginInput::OidcCode {
+        code: b.code,
+        iss: b.iss,
+    };
     let (conn, done) = complete_by_state(&state, &ctx, &access, &b.state, b.redirect_uri.as_deref(), input).await?;
     Ok(Json(callback_result(&conn, &done)))
 }
@@ -165,11 +225,21 @@ struct SamlCallbackBody {
     relay_state: String,
 }
 
-async fn saml_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<SamlCallbackBody>) -> Result<Json<Value>, ApiError> {
+async fn saml_callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(b): ValidJson<SamlCallbackBody>,
+) -> Result<Json<Value>, ApiError> {
     if b.saml_response.is_empty() || b.saml_response.len() > 512 * 1024 {
-        return Err(ApiError::field("SAMLResponse", "must be a base64 SAML response under 512 KiB"));
+        return Err(ApiError::field(
+            "SAMLResponse",
+            "must be a base64 SAML response under 512 KiB",
+        ));
     }
-    let input = LoginInput::SamlResponse { saml_response: b.saml_response };
+    let input = LoginInput::SamlResponse {
+        saml_response: b.saml_response,
+    };
     let (conn, done) = complete_by_state(&state, &ctx, &access, &b.relay_state, None, input).await?;
     Ok(Json(callback_result(&conn, &done)))
 }
@@ -183,7 +253,12 @@ struct LdapCallbackBody {
     org: String,
 }
 
-async fn ldap_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<LdapCallbackBody>) -> Result<Json<Value>, ApiError> {
+async fn ldap_callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(b): ValidJson<LdapCallbackBody>,
+) -> Result<Json<Value>, ApiError> {
     if !names_org(&access, &b.org) {
         return Err(ApiError::NotFound("organization"));
     }
@@ -191,7 +266,9 @@ async fn ldap_callback(State(state): State<AppState>, ctx: ClientInfo, SdkAccess
         .await?
         .filter(|c| c.protocol == "ldap")
         .ok_or(ApiError::NotFound("LDAP connection"))?;
-    state.limits.sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
+    state
+        .limits
+        .sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
     let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
     Ok(Json(callback_result(&conn, &done)))
 }

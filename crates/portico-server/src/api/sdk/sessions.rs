@@ -24,12 +24,22 @@ pub fn routes(api: Api) -> Api {
     api.section("sdk-sessions", true)
         .get("/v1/sso/sessions", "Active SSO sessions of the organization", list)
         .delete("/v1/sso/sessions/{id}", "Revoke an SSO session now", revoke)
-        .post("/v1/sso/enforce", "Require SSO for the organization (the security policy)", enforce)
+        .post(
+            "/v1/sso/enforce",
+            "Require SSO for the organization (the security policy)",
+            enforce,
+        )
 }
 
-async fn list(State(state): State<AppState>, SdkAccess(access): SdkAccess) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    SdkAccess(access): SdkAccess,
+) -> Result<Json<serde_json::Value>, ApiError> {
     access.require(Need::Admin)?;
-    let page = Page { limit: 200, cursor: None };
+    let page = Page {
+        limit: 200,
+        cursor: None,
+    };
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
@@ -60,14 +70,21 @@ async fn list(State(state): State<AppState>, SdkAccess(access): SdkAccess) -> Re
     Ok(Json(json!({ "sessions": out })))
 }
 
-async fn revoke(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, Path(p): Path<HashMap<String, String>>) -> Result<StatusCode, ApiError> {
+async fn revoke(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    Path(p): Path<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
     access.require(Need::Admin)?;
     let id = p.get("id").cloned().unwrap_or_default();
     if !portico_core::ids::is_prefixed(&id, portico_core::ids::SSO_SESSION) {
         return Err(ApiError::NotFound("session"));
     }
     let mut tx = state.db.begin().await?;
-    sessions::revoke(&mut *tx, &id, Some(&access.org.id)).await.map_err(not_found("session"))?;
+    sessions::revoke(&mut *tx, &id, Some(&access.org.id))
+        .await
+        .map_err(not_found("session"))?;
     let mut e = event(&ctx, Some(&access.caller), Some(&access.org.id), "session.revoke");
     e.target_id = Some(id);
     audit::record(&mut *tx, e).await?;
@@ -83,15 +100,35 @@ struct EnforceBody {
     exempt_roles: Option<Vec<String>>,
 }
 
-async fn enforce(State(state): State<AppState>, ctx: ClientInfo, SdkAccess(access): SdkAccess, ValidJson(b): ValidJson<EnforceBody>) -> Result<Json<serde_json::Value>, ApiError> {
-    let on = b.enforce.or(b.enforced).ok_or_else(|| ApiError::field("enforce", "is required (true or false)"))?;
+async fn enforce(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    SdkAccess(access): SdkAccess,
+    ValidJson(b): ValidJson<EnforceBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let on = b
+        .enforce
+        .or(b.enforced)
+        .ok_or_else(|| ApiError::field("enforce", "is required (true or false)"))?;
     let auth_required = match (on, access.org.auth_required.as_str()) {
         (true, _) => "sso".to_owned(),
         (false, "sso") => "any".to_owned(),
         (false, other) => other.to_owned(),
     };
     let exempt_roles = b.exempt_roles.unwrap_or_else(|| access.org.exempt_roles.clone());
-    let org = policy::set(&state, &ctx, &access, PolicyInput { auth_required, require_mfa: access.org.require_mfa, exempt_roles }).await?;
+    let org = policy::set(
+        &state,
+        &ctx,
+        &access,
+        PolicyInput {
+            auth_required,
+            require_mfa: access.org.require_mfa,
+            exempt_roles,
+        },
+    )
+    .await?;
     let enforced = org.auth_required == "sso";
-    Ok(Json(json!({ "enforce": enforced, "enforced": enforced, "exemptRoles": org.exempt_roles, "developerId": org.id })))
+    Ok(Json(
+        json!({ "enforce": enforced, "enforced": enforced, "exemptRoles": org.exempt_roles, "developerId": org.id }),
+    ))
 }

@@ -50,6 +50,8 @@ pub struct SessionView {
     pub connection_name: Option<String>,
     /// User status.
     pub user_status: String,
+    /// User creation time.
+    pub user_created_at: DateTime<Utc>,
 }
 
 /// A new session's fields.
@@ -84,7 +86,8 @@ pub struct NewSession<'a> {
 }
 
 const COLS: &str = "s.id, s.user_id, s.organization_id, s.method, s.mfa, s.connection_id, s.idp_subject, s.groups, s.mapped_scopes, s.ip, s.created_at, s.expires_at, s.revoked_at";
-const VIEW: &str = "u.email, u.name, u.status AS user_status, c.name AS connection_name
+const VIEW: &str =
+    "u.email, u.name, u.status AS user_status, u.created_at AS user_created_at, c.name AS connection_name
      FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN sso_connections c ON c.id = s.connection_id";
 
 /// Inserts a session.

@@ -46,6 +46,12 @@ pub struct TokenAuth {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Owner's status.
     pub user_status: String,
+    /// Owner's email.
+    pub user_email: String,
+    /// Owner's name.
+    pub user_name: Option<String>,
+    /// Owner's creation time.
+    pub user_created_at: DateTime<Utc>,
 }
 
 const COLS: &str = "id, user_id, organization_id, name, prefix, expires_at, last_used_at, revoked_at, created_at";
@@ -88,7 +94,8 @@ pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken
 /// Looks a presented token up by digest.
 pub async fn by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Option<TokenAuth>, StoreError> {
     Ok(sqlx::query_as::<_, TokenAuth>(
-        "SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, u.status AS user_status
+        "SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, u.status AS user_status,
+                u.email AS user_email, u.name AS user_name, u.created_at AS user_created_at
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(digest)

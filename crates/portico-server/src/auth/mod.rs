@@ -59,6 +59,19 @@ pub struct Caller {
     pub user_id: String,
     /// How they authenticated.
     pub credential: Credential,
+    /// The user's profile as read with the credential (one query serves both).
+    pub profile: CallerProfile,
+}
+
+/// The authenticated user's own fields.
+#[derive(Clone, Debug)]
+pub struct CallerProfile {
+    /// Email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Caller {
@@ -122,6 +135,11 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
                 token_id: t.id,
                 pinned_org: t.organization_id,
             },
+            profile: CallerProfile {
+                email: t.user_email,
+                name: t.user_name,
+                created_at: t.user_created_at,
+            },
         });
     }
     if secret.starts_with(token::SESSION_PREFIX) {
@@ -131,6 +149,11 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
         if s.user_status != "active" {
             return Err(ApiError::Unauthorized("invalid credentials"));
         }
+        let profile = CallerProfile {
+            email: s.email,
+            name: s.name,
+            created_at: s.user_created_at,
+        };
         let s = s.session;
         return Ok(Caller {
             user_id: s.user_id,
@@ -142,6 +165,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
                 connection_id: s.connection_id,
                 expires_at: s.expires_at,
             },
+            profile,
         });
     }
     Err(ApiError::Unauthorized("invalid credentials"))

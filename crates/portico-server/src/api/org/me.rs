@@ -1,13 +1,12 @@
 //! `GET /api/user/me`: the caller, its memberships and how it authenticated.
 
 use axum::extract::State;
-use portico_store::{orgs, users};
+use portico_store::orgs;
 use serde_json::json;
 
-use super::views::{OrgView, UserView};
+use super::views::OrgView;
 use crate::api::Api;
 use crate::auth::{Caller, Credential};
-use crate::error::ApiError;
 use crate::respond::{Envelope, OrgResult};
 use crate::state::AppState;
 
@@ -18,10 +17,8 @@ pub fn routes(api: Api) -> Api {
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> OrgResult {
-    let user = users::by_id(&state.db, &caller.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid credentials"))?;
-    let mut memberships = orgs::memberships_of(&state.db, &user.id).await?;
+    // The credential lookup already read the (active) user: no second query for it.
+    let mut memberships = orgs::memberships_of(&state.db, &caller.user_id).await?;
     let authentication = match &caller.credential {
         Credential::ApiKey { token_id, pinned_org } => {
             if let Some(p) = pinned_org {
@@ -42,7 +39,9 @@ async fn me(State(state): State<AppState>, caller: Caller) -> OrgResult {
         }),
     };
     let memberships: Vec<OrgView> = memberships.iter().map(OrgView::from).collect();
+    let p = &caller.profile;
+    let user = json!({ "id": caller.user_id, "email": p.email, "name": p.name, "status": "active", "createdAt": p.created_at });
     Ok(Envelope::ok(
-        json!({ "user": UserView::from(&user), "memberships": memberships, "authentication": authentication }),
+        json!({ "user": user, "memberships": memberships, "authentication": authentication }),
     ))
 }

@@ -4,31 +4,7 @@ use chrono::{DateTime, Utc};
 use portico_store::orgs::{Member, MemberOrganization, Organization};
 use portico_store::sessions::SessionView;
 use portico_store::tokens::ApiToken;
-use portico_store::users::User;
 use serde::Serialize;
-
-/// A user.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserView {
-    id: String,
-    email: String,
-    name: Option<String>,
-    status: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            status: u.status.clone(),
-            created_at: u.created_at,
-        }
-    }
-}
 
 /// An organization, with the caller's role when known.
 #[derive(Serialize)]

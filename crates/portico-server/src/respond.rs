@@ -226,3 +226,14 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
     }
     res
 }
+
+/// A 302 to `location` that also sets `cookies` (full `Set-Cookie` values).
+pub fn redirect_with_cookies(location: &str, cookies: &[String]) -> Response {
+    let mut res = (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}

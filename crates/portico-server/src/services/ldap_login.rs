@@ -48,16 +48,6 @@ pub const CONNECTION_POLICY: Policy = Policy {
 /// The connection-wide throttle key.
 const CONNECTION_KEY: &[u8] = &[];
 
-fn failure(conn: &Connection, status: StatusCode, code: &'static str, reason: impl Into<String>) -> LoginFailure {
-    LoginFailure {
-        status,
-        code,
-        reason: reason.into(),
-        organization_id: Some(conn.organization_id.clone()),
-        connection_id: Some(conn.id.clone()),
-    }
-}
-
 /// Signs a directory user in through `conn`.
 pub async fn sign_in(
     state: &AppState,
@@ -66,7 +56,7 @@ pub async fn sign_in(
     username: &str,
     password: SecretString,
 ) -> Result<Completed, ApiError> {
-    let auth_failed = |reason: &str| failure(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
+    let auth_failed = |reason: &str| LoginFailure::on(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
     let pw_len = password.expose_secret().len();
     let refusal = if username.trim().is_empty() || username.len() > MAX_USERNAME {
         Some(auth_failed(
@@ -77,7 +67,7 @@ pub async fn sign_in(
             "password empty or over the length limit (refused before any bind)",
         ))
     } else if conn.status != "active" {
-        Some(failure(
+        Some(LoginFailure::on(
             conn,
             StatusCode::FORBIDDEN,
             "CONNECTION_INACTIVE",
@@ -93,7 +83,7 @@ pub async fn sign_in(
     let user_key = match super::idp_ldap::settings(&state.idp, conn, &state.secrets) {
         Ok(s) => portico_ldap::throttle_key(&s, username).to_vec(),
         Err(e) => {
-            let f = failure(conn, StatusCode::CONFLICT, e.code(), e.to_string());
+            let f = LoginFailure::on(conn, StatusCode::CONFLICT, e.code(), e.to_string());
             login::audit_failure(state, ctx, &f).await;
             return Err(f.into_api());
         }
@@ -134,7 +124,7 @@ struct Tickets {
 async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<Tickets, (LoginFailure, Option<u64>)> {
     let store_err = |e: portico_store::StoreError| {
         (
-            failure(
+            LoginFailure::on(
                 conn,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL_ERROR",
@@ -151,7 +141,7 @@ async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<T
         Admission::Locked { retry_after_secs } => {
             let reason = format!("throttled: too many failed sign-ins for this username on this connection; refused without a bind for {retry_after_secs} s more");
             return Err((
-                failure(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
+                LoginFailure::on(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
                 Some(retry_after_secs),
             ));
         }
@@ -162,7 +152,7 @@ async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<T
             release(state, conn, user_key, &user).await;
             let reason = format!("throttled: too many failed sign-ins on this connection; refused without a bind for {retry_after_secs} s more");
             return Err((
-                failure(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
+                LoginFailure::on(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
                 Some(retry_after_secs),
             ));
         }

@@ -62,6 +62,11 @@ impl LoginFailure {
         }
     }
 
+    /// A failure on `conn`.
+    pub fn on(conn: &Connection, status: StatusCode, code: &'static str, reason: impl Into<String>) -> Self {
+        Self::new(status, code, reason).at(conn)
+    }
+
     fn at(mut self, conn: &Connection) -> Self {
         self.organization_id = Some(conn.organization_id.clone());
         self.connection_id = Some(conn.id.clone());
@@ -226,6 +231,16 @@ pub async fn start(
         )
     });
     Ok(Started { url, set_cookie })
+}
+
+/// `Set-Cookie` clearing the binding cookie `name` (attributes as the SAML/OIDC start set them).
+pub fn clear_binding_cookie(state: &AppState, name: &str) -> String {
+    let attrs = if state.settings.secure_cookies() {
+        "SameSite=None; Secure"
+    } else {
+        "SameSite=Lax"
+    };
+    format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; {attrs}; Max-Age=0")
 }
 
 /// Consumes the transaction of `state_param` (it is gone afterwards, whatever happens) and checks

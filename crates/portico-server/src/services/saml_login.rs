@@ -24,26 +24,6 @@ pub fn binding_same_site(state: &AppState, conn: &Connection) -> &'static str {
     }
 }
 
-/// `Set-Cookie` clearing the binding cookie `name` at the SAML ACS.
-pub fn clear_binding(state: &AppState, name: &str) -> String {
-    let attrs = if state.settings.secure_cookies() {
-        "SameSite=None; Secure"
-    } else {
-        "SameSite=Lax"
-    };
-    format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; {attrs}; Max-Age=0")
-}
-
-fn failure(conn: &Connection, status: StatusCode, code: &'static str, reason: impl Into<String>) -> LoginFailure {
-    LoginFailure {
-        status,
-        code,
-        reason: reason.into(),
-        organization_id: Some(conn.organization_id.clone()),
-        connection_id: Some(conn.id.clone()),
-    }
-}
-
 /// Records the identity's assertion ID in the replay cache (until the assertion's expiry, at
 /// least ten minutes); a second use of the same assertion on the connection is refused.
 pub async fn check_replay(
@@ -58,13 +38,13 @@ pub async fn check_replay(
     let until = identity.expires_at.map_or(floor, |e| e.max(floor));
     match portico_store::replay::record(&state.db, &conn.id, id, until).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(failure(
+        Ok(false) => Err(LoginFailure::on(
             conn,
             StatusCode::BAD_REQUEST,
             "ASSERTION_REPLAYED",
             format!("assertion {id} was already used"),
         )),
-        Err(e) => Err(failure(
+        Err(e) => Err(LoginFailure::on(
             conn,
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL_ERROR",
@@ -97,7 +77,7 @@ pub async fn browser_acs(
 ) -> Result<(Option<String>, Completed), LoginFailure> {
     let (tx, conn) = login::consume(state, relay_state, Mode::Browser, binding).await?;
     if conn.protocol != "saml" {
-        return Err(failure(
+        return Err(LoginFailure::on(
             &conn,
             StatusCode::BAD_REQUEST,
             "PROTOCOL_MISMATCH",
@@ -105,7 +85,7 @@ pub async fn browser_acs(
         ));
     }
     let pending: PendingLogin = serde_json::from_value(tx.pending.clone()).map_err(|e| {
-        failure(
+        LoginFailure::on(
             &conn,
             StatusCode::BAD_REQUEST,
             "INVALID_STATE",
@@ -113,7 +93,7 @@ pub async fn browser_acs(
         )
     })?;
     if saml_response.is_empty() {
-        return Err(failure(
+        return Err(LoginFailure::on(
             &conn,
             StatusCode::BAD_REQUEST,
             "INVALID_ASSERTION",
@@ -159,7 +139,7 @@ pub async fn idp_initiated(
         .and_then(serde_json::Value::as_bool)
         != Some(true)
     {
-        return Err(failure(
+        return Err(LoginFailure::on(
             &conn,
             StatusCode::FORBIDDEN,
             "IDP_INITIATED_DISABLED",
@@ -167,7 +147,7 @@ pub async fn idp_initiated(
         ));
     }
     if conn.status != "active" {
-        return Err(failure(
+        return Err(LoginFailure::on(
             &conn,
             StatusCode::FORBIDDEN,
             "CONNECTION_INACTIVE",
@@ -175,7 +155,7 @@ pub async fn idp_initiated(
         ));
     }
     if saml_response.is_empty() {
-        return Err(failure(
+        return Err(LoginFailure::on(
             &conn,
             StatusCode::BAD_REQUEST,
             "INVALID_ASSERTION",

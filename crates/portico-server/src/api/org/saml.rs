@@ -1,10 +1,11 @@
 //! SAML browser endpoints: SP metadata, the POST-binding ACS on the shared callback, and the
 //! opt-in IdP-initiated ACS of one connection.
 
+use crate::respond::redirect_with_cookies;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portico_store::connections;
 
@@ -75,31 +76,21 @@ async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> R
         .into_response())
 }
 
-fn redirect(location: &str, cookies: &[String]) -> Response {
-    let mut res = (StatusCode::FOUND, [(LOCATION, location.to_owned())]).into_response();
-    for c in cookies {
-        if let Ok(v) = c.parse() {
-            res.headers_mut().append(SET_COOKIE, v);
-        }
-    }
-    res
-}
-
 async fn fail(state: &AppState, ctx: &ClientInfo, f: LoginFailure, cookies: &[String]) -> Response {
     login::audit_failure(state, ctx, &f).await;
-    redirect(&login::app_error_url(&state.settings, f.code), cookies)
+    redirect_with_cookies(&login::app_error_url(&state.settings, f.code), cookies)
 }
 
 async fn browser_acs(State(state): State<AppState>, ctx: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
     let (saml_response, relay_state) = saml_login::form_fields(&body);
     let cookie_name = login::binding_cookie_name(&relay_state);
     let binding = cookie(&headers, &cookie_name);
-    let clear = saml_login::clear_binding(&state, &cookie_name);
+    let clear = login::clear_binding_cookie(&state, &cookie_name);
     match saml_login::browser_acs(&state, &ctx, &relay_state, binding.as_deref(), saml_response).await {
         Ok((return_to, done)) => {
             let target = return_to.unwrap_or_else(|| state.settings.app.url.clone());
             let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect(&target, &[session, clear])
+            redirect_with_cookies(&target, &[session, clear])
         }
         Err(f) => fail(&state, &ctx, f, &[clear]).await,
     }
@@ -117,7 +108,7 @@ async fn idp_initiated_acs(
             let target =
                 login::allowed_return(&state.settings, &relay_state).unwrap_or_else(|| state.settings.app.url.clone());
             let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect(&target, &[session])
+            redirect_with_cookies(&target, &[session])
         }
         Err(f) => fail(&state, &ctx, f, &[]).await,
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portico_core::idp::{LoginInput, PendingLogin};
@@ -18,6 +18,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::respond::redirect_with_cookies;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::login::{self, Mode};
 use crate::services::sessions;
@@ -183,30 +184,7 @@ async fn login_start(
             message: format!("this organization signs in with a directory password: POST /api/auth/sso/{slug}/ldap"),
         });
     };
-    let mut res = (StatusCode::FOUND, [(LOCATION, url)]).into_response();
-    if let Some(c) = started.set_cookie.and_then(|c| c.parse().ok()) {
-        res.headers_mut().append(SET_COOKIE, c);
-    }
-    Ok(res)
-}
-
-fn redirect(location: &str, cookies: &[String]) -> Response {
-    let mut res = (StatusCode::FOUND, [(LOCATION, location.to_owned())]).into_response();
-    for c in cookies {
-        if let Ok(v) = c.parse() {
-            res.headers_mut().append(SET_COOKIE, v);
-        }
-    }
-    res
-}
-
-fn clear_binding(state: &AppState, name: &str) -> String {
-    let secure = if state.settings.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{name}=; Path=/api/auth/sso/callback; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+    Ok(redirect_with_cookies(&url, started.set_cookie.as_slice()))
 }
 
 async fn oidc_callback(
@@ -224,7 +202,7 @@ async fn oidc_callback(
     let state_param = q.get("state").cloned().unwrap_or_default();
     let cookie_name = login::binding_cookie_name(&state_param);
     let binding = cookie(&headers, &cookie_name);
-    let clear = clear_binding(&state, &cookie_name);
+    let clear = login::clear_binding_cookie(&state, &cookie_name);
     let outcome = async {
         let (tx, conn) = login::consume(&state, &state_param, Mode::Browser, binding.as_deref()).await?;
         if let Some(err) = q.get("error") {
@@ -252,11 +230,11 @@ async fn oidc_callback(
             let target = tx.return_to.unwrap_or_else(|| state.settings.app.url.clone());
             let session_cookie =
                 sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect(&target, &[session_cookie, clear])
+            redirect_with_cookies(&target, &[session_cookie, clear])
         }
         Err(f) => {
             login::audit_failure(&state, &ctx, &f).await;
-            redirect(&login::app_error_url(&state.settings, f.code), &[clear])
+            redirect_with_cookies(&login::app_error_url(&state.settings, f.code), &[clear])
         }
     }
 }

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::support::oidc::{self, browser};
-use crate::support::{assert_envelope_error, Owner, TestApp};
+use crate::support::{assert_envelope_error, error_of, session_cookie, sessions_by_method, Owner, TestApp};
 
 async fn configure(app: &TestApp, o: &Owner, issuer: &str, client_id: &str, secret: &str) -> Value {
     let r = app
@@ -18,33 +18,6 @@ async fn configure(app: &TestApp, o: &Owner, issuer: &str, client_id: &str, secr
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["data"].clone()
-}
-
-async fn oidc_sessions(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM sessions WHERE method = 'oidc'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
-fn session_cookie(r: &crate::support::Resp) -> Option<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("portico_session=pss_"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
-fn error_of(r: &crate::support::Resp) -> String {
-    let loc = r.headers["location"].to_str().unwrap();
-    assert!(loc.starts_with("http://app.example.test/"), "{loc}");
-    url::Url::parse(loc)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "error")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 async fn sign_in(app: &TestApp, slug: &str, user: &str, password: &str) -> crate::support::Resp {
@@ -125,7 +98,7 @@ async fn browser_flow_rs256_provisions_a_member_and_sets_a_session() {
     let replay = oidc::finish(&b, &cb).await;
     assert_eq!(error_of(&replay), "INVALID_STATE");
     assert!(session_cookie(&replay).is_none());
-    assert_eq!(oidc_sessions(&app).await, 2);
+    assert_eq!(sessions_by_method(&app, "oidc").await, 2);
     // An open redirect is refused: the fallback is app.url.
     let b = browser();
     let cb = oidc::to_callback(
@@ -226,7 +199,7 @@ async fn state_and_binding_refusals_create_no_session() {
     )
     .await;
     assert_eq!(error_of(&r), "IDP_DENIED");
-    assert_eq!(oidc_sessions(&app).await, 0);
+    assert_eq!(sessions_by_method(&app, "oidc").await, 0);
     assert_eq!(
         app.count("login_transactions").await,
         0,
@@ -271,7 +244,7 @@ async fn wrong_secret_unverified_email_and_linking_rules() {
         .unwrap();
     let r = sign_in(&app, "linking", "alice", "alice-password").await;
     assert_eq!(error_of(&r), "ACCOUNT_LINK_REFUSED");
-    assert_eq!(oidc_sessions(&app).await, 0);
+    assert_eq!(sessions_by_method(&app, "oidc").await, 0);
     assert_eq!(app.count("external_identities").await, 0);
     // Once the organization has verified example.com, the verified email links to the account.
     sqlx::query("INSERT INTO organization_domains (id, organization_id, domain, status, verification_token, verified_at) VALUES ($1, $2, 'example.com', 'verified', 'tok-0123456789abcdef', now())")
@@ -289,7 +262,7 @@ async fn wrong_secret_unverified_email_and_linking_rules() {
         .unwrap();
     let r = sign_in(&app, "linking", "alice", "alice-password").await;
     assert_eq!(error_of(&r), "USER_DISABLED");
-    assert_eq!(oidc_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "oidc").await, 1);
 }
 
 #[tokio::test]
@@ -440,7 +413,7 @@ async fn issuer_mismatch_and_provider_down_fail_clearly_and_quickly() {
         "took {:?}",
         t.elapsed()
     );
-    assert_eq!(oidc_sessions(&app).await, 0);
+    assert_eq!(sessions_by_method(&app, "oidc").await, 0);
 }
 
 #[tokio::test]

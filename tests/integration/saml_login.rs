@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::support::oidc::browser;
 use crate::support::saml::{self, b64, xml_of, Idp};
-use crate::support::{Owner, Resp, TestApp};
+use crate::support::{error_of, session_cookie, sessions_by_method, Owner, Resp, TestApp};
 
 async fn create(app: &TestApp, o: &Owner, idp: &Idp, extra: Value) -> Value {
     let mut body = json!({
@@ -24,34 +24,6 @@ async fn create(app: &TestApp, o: &Owner, idp: &Idp, extra: Value) -> Value {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
-}
-
-async fn saml_sessions(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM sessions WHERE method = 'saml'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
-
-fn session_cookie(r: &Resp) -> Option<String> {
-    r.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("portico_session=pss_"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
-fn error_of(r: &Resp) -> String {
-    assert_eq!(r.status, 302, "{}", r.text);
-    let loc = r.headers["location"].to_str().unwrap();
-    assert!(loc.starts_with("http://app.example.test/"), "{loc}");
-    url::Url::parse(loc)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "error")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 async fn failure_details(app: &TestApp) -> Vec<(String, String)> {
@@ -228,7 +200,7 @@ async fn sp_initiated_browser_login_end_to_end() {
     let form = saml::to_idp_form(&app, &browser(), "/api/auth/sso/samlb/login?email=alice%40example.com").await;
     let r = saml::post(&browser(), &form.action, &form.saml_response, &form.relay_state).await;
     assert_eq!(error_of(&r), "LOGIN_BINDING_MISMATCH");
-    assert_eq!(saml_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
 }
 
 #[tokio::test]
@@ -328,7 +300,7 @@ async fn sdk_callback_returns_the_callback_result() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["code"], "INVALID_STATE");
-    assert_eq!(saml_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
 }
 
 #[tokio::test]
@@ -349,7 +321,7 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
         .await;
     let r = saml::post(&browser(), &format!("{}/api/auth/sso/callback", app.base), &shared, "").await;
     assert_eq!(error_of(&r), "INVALID_STATE");
-    assert_eq!(saml_sessions(&app).await, 0);
+    assert_eq!(sessions_by_method(&app, "saml").await, 0);
 
     let r = app
         .call(
@@ -373,7 +345,7 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
     let r = saml::post(&browser(), &acs, &unsolicited, "http://app.example.test/").await;
     assert_eq!(r.status, 302, "{}", r.text);
     assert!(session_cookie(&r).is_some(), "{:?}", r.headers);
-    assert_eq!(saml_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
     // The same assertion again: replayed.
     let r = saml::post(&browser(), &acs, &unsolicited, "").await;
     assert_eq!(error_of(&r), "ASSERTION_REPLAYED");
@@ -393,7 +365,7 @@ async fn idp_initiated_is_off_by_default_and_replay_checked_when_on() {
     let fresh = idp.fixture("valid", None, sp, &acs).await;
     let r = saml::post(&browser(), &other_acs, &fresh, "").await;
     assert_eq!(error_of(&r), "INVALID_ASSERTION");
-    assert_eq!(saml_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
     let details = failure_details(&app).await;
     assert!(
         details
@@ -533,7 +505,7 @@ async fn attack_corpus_is_refused_without_a_session() {
     assert_eq!(r.status, 413, "{}", r.text);
     cases += 1;
     eprintln!("attack corpus: {cases} cases in {:?}", t.elapsed());
-    assert_eq!(saml_sessions(&app).await, 0);
+    assert_eq!(sessions_by_method(&app, "saml").await, 0);
     assert_eq!(app.count("external_identities").await, 0);
     assert_eq!(app.count("users").await, 1, "only the owner");
     let five_xx: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE reason = 'INTERNAL_ERROR'")
@@ -567,7 +539,7 @@ async fn assertion_only_signing_can_be_allowed_per_connection_but_wrapping_never
         assert_eq!(error_of(&r), "INVALID_ASSERTION", "{kind}");
         assert!(session_cookie(&r).is_none(), "{kind}");
     }
-    assert_eq!(saml_sessions(&app).await, 1);
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
     // A PATCH that leaves the connection without a usable IdP certificate is refused.
     let r = app
         .call(

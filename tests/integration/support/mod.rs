@@ -180,3 +180,35 @@ pub fn assert_envelope_error(r: &Resp, status: u16, code: &str) {
     assert!(r.body["requestId"].is_string(), "{}", r.text);
     assert!(r.headers.contains_key("x-request-id"));
 }
+
+/// The `portico_session=…` pair a response sets, if any.
+pub fn session_cookie(r: &Resp) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("portico_session=pss_"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+/// The `?error=` code of a failed browser sign-in (a 302 to the app URL).
+pub fn error_of(r: &Resp) -> String {
+    assert_eq!(r.status, 302, "{}", r.text);
+    let loc = r.headers["location"].to_str().unwrap();
+    assert!(loc.starts_with("http://app.example.test/"), "{loc}");
+    url::Url::parse(loc)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Sessions created by a sign-in method.
+pub async fn sessions_by_method(app: &TestApp, method: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sessions WHERE method = $1")
+        .bind(method)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}

@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 /// Prefix of API keys / personal access tokens.
@@ -55,15 +55,10 @@ pub fn mint(prefix: &str) -> Minted {
     }
 }
 
-/// Constant-time equality of two secrets.
-pub fn ct_eq(a: &SecretString, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.expose_secret().as_bytes().ct_eq(b.as_bytes()).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn minted_tokens_are_distinct_and_hashed() {

@@ -92,13 +92,3 @@ pub async fn set_status(db: impl PgExecutor<'_>, id: &str, status: &str) -> Resu
     }
     Ok(())
 }
-
-/// Updates a user's display name when the IdP sent one.
-pub async fn set_name(db: impl PgExecutor<'_>, id: &str, name: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE users SET name = $2, updated_at = now() WHERE id = $1 AND name IS DISTINCT FROM $2")
-        .bind(id)
-        .bind(name)
-        .execute(db)
-        .await?;
-    Ok(())
-}

@@ -431,3 +431,29 @@ async fn key_rotation_at_the_provider_between_two_logins() {
         r.headers.get("location")
     );
 }
+
+#[tokio::test]
+async fn a_browser_login_cannot_be_finished_at_the_sdk_callback() {
+    let p = oidc::provider().await;
+    let app = TestApp::start().await;
+    let o = app.owner("modes").await;
+    configure(&app, &o, &p.issuer, "test-client", "test-secret").await;
+    let b = browser();
+    let cb = oidc::to_callback(&app, &b, "/api/auth/sso/modes/login", "alice", "alice-password").await;
+    let q: std::collections::HashMap<String, String> =
+        url::Url::parse(&cb).unwrap().query_pairs().into_owned().collect();
+    let r = app
+        .http
+        .post(format!("{}/sso/callback/oidc", app.base))
+        .bearer_auth(&o.key)
+        .json(&json!({"code": q["code"], "state": q["state"]}))
+        .send()
+        .await
+        .unwrap();
+    let r = TestApp::read(r).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["code"], "LOGIN_MODE_MISMATCH");
+    assert_eq!(sessions_by_method(&app, "oidc").await, 0);
+    // The transaction was consumed: the browser cannot finish it afterwards either.
+    assert_eq!(error_of(&oidc::finish(&b, &cb).await), "INVALID_STATE");
+}

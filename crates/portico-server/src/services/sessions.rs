@@ -106,3 +106,30 @@ pub fn clear_cookie(settings: &Settings) -> String {
     let secure = if settings.secure_cookies() { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_the_configured_maximum_or_the_shorter_idp_lifetime_when_followed() {
+        let mut s = Settings::default();
+        s.security.session_max_age_secs = 3600;
+        let now = Utc::now();
+        let max = now + Duration::seconds(3600);
+        let idp_short = now + Duration::seconds(600);
+        let idp_long = now + Duration::seconds(7200);
+        // Not followed: always the configured maximum.
+        assert_eq!(expiry(&s, now, Some(idp_short)), max);
+        s.security.follow_idp_session_lifetime = true;
+        assert_eq!(expiry(&s, now, Some(idp_short)), idp_short);
+        // The IdP can shorten a session, never lengthen it past the maximum.
+        assert_eq!(expiry(&s, now, Some(idp_long)), max);
+        assert_eq!(expiry(&s, now, None), max);
+        // An IdP lifetime already over still leaves a valid (one-minute) session row.
+        assert_eq!(
+            expiry(&s, now, Some(now - Duration::seconds(5))),
+            now + Duration::seconds(60)
+        );
+    }
+}

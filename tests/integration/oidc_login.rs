@@ -60,15 +60,7 @@ async fn browser_flow_rs256_provisions_a_member_and_sets_a_session() {
     assert_eq!(r.status, 302, "{}", r.text);
     assert_eq!(r.headers["location"], "http://app.example.test/dashboard");
     let cookie = session_cookie(&r).expect("session cookie");
-    let me = TestApp::read(
-        app.http
-            .get(format!("{}/api/user/me", app.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = app.me_with_cookie(&cookie).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["data"]["user"]["email"], "alice@example.com");
     assert_eq!(me.body["data"]["user"]["name"], "Alice Example");
@@ -127,15 +119,7 @@ async fn browser_flow_es256_with_client_secret_post_and_mfa_from_amr() {
     .unwrap();
     let r = sign_in(&app, "es", "carol", "carol-password").await;
     let cookie = session_cookie(&r).unwrap_or_else(|| panic!("no session: {:?}", r.headers));
-    let me = TestApp::read(
-        app.http
-            .get(format!("{}/api/user/me", app.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = app.me_with_cookie(&cookie).await;
     assert_eq!(me.body["data"]["user"]["email"], "carol@example.com");
     assert_eq!(
         me.body["data"]["authentication"]["mfa"], true,

@@ -155,15 +155,7 @@ async fn sp_initiated_browser_login_end_to_end() {
     assert_eq!(r.status, 302, "{}", r.text);
     assert_eq!(r.headers["location"], "http://app.example.test/home");
     let cookie = session_cookie(&r).expect("session cookie");
-    let me = TestApp::read(
-        app.http
-            .get(format!("{}/api/user/me", app.base))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = app.me_with_cookie(&cookie).await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.body["data"]["user"]["email"], "alice@example.com");
     assert_eq!(me.body["data"]["user"]["name"], "Alice Example");

@@ -161,6 +161,18 @@ impl TestApp {
         }
     }
 
+    /// `GET /api/user/me` carrying a `portico_session=…` cookie pair.
+    pub async fn me_with_cookie(&self, cookie: &str) -> Resp {
+        let r = self
+            .http
+            .get(format!("{}/api/user/me", self.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("send");
+        Self::read(r).await
+    }
+
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 use portico_core::idp::IdpError;
 use secrecy::SecretString;
@@ -130,6 +131,9 @@ pub struct SamlConfig {
 pub struct IdpCertificate {
     /// DER bytes.
     pub der: Vec<u8>,
+    /// The public key, loaded once (signatures are verified with it, never with a key carried
+    /// by a response).
+    pub public_key: PKey<Public>,
     /// Subject, for reports.
     pub subject: String,
     /// Expiry.
@@ -169,6 +173,7 @@ pub fn parse_certificate(text: &str) -> Result<IdpCertificate, String> {
     let not_after = asn1_to_chrono(x509.not_after()).ok_or_else(|| "certificate expiry unreadable".to_owned())?;
     Ok(IdpCertificate {
         der,
+        public_key: key,
         subject,
         not_after,
     })

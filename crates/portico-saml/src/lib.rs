@@ -1,17 +1,21 @@
-//! SAML 2.0 service provider adapter on `samael` (xmlsec): IdP metadata by URL or XML, SP
-//! metadata, SP-initiated login by the HTTP-Redirect binding, optional IdP-initiated login, and
-//! hardened response validation (see [`response`] for the order of the checks).
+//! SAML 2.0 service provider adapter: IdP metadata by URL or XML, SP metadata, SP-initiated login
+//! by the HTTP-Redirect binding (AuthnRequests built with `samael`), optional IdP-initiated
+//! login, and hardened response validation (see [`response`] for the order of the checks).
+//! Response signatures are verified by [`c14n`] + `dsig` over the validator's own tree with
+//! OpenSSL; the tests check them against `samael`'s xmlsec verification as a reference.
 //!
 //! Modules by step: [`config`] (settings, certificates), [`metadata`] (IdP metadata in, SP
 //! metadata out), [`runtime`] (metadata fetching and cache), [`request`] (AuthnRequest),
 //! [`xml`] (safe intake), [`signature`] (document shape and
-//! signature placement), [`response`] (validation), [`attributes`] (identity), [`credentials`]
+//! signature placement), [`c14n`] and `dsig` (XML signature verification), [`response`] (validation), [`attributes`] (identity), [`credentials`]
 //! (SP key generation), [`provider`] (the `IdentityProvider`).
 #![forbid(unsafe_code)]
 
 pub mod attributes;
+pub mod c14n;
 pub mod config;
 pub mod credentials;
+mod dsig;
 pub mod metadata;
 pub mod provider;
 pub mod request;

@@ -3,21 +3,21 @@
 //! 2. shape: a protocol `Response` root with exactly one `Assertion`, its direct child (no second
 //!    assertion anywhere: signature wrapping), unique IDs, every `Signature` enveloped in the
 //!    Response or the Assertion and referencing exactly that element, with pinned algorithms;
-//! 3. cryptography (samael + xmlsec): every signature verified with the configured IdP
-//!    certificates only (the response's own KeyInfo is never used); what is read afterwards is
-//!    xmlsec's pre-digest output, i.e. exactly the canonical bytes the signature covers (the
-//!    signed Response, else the signed Assertion);
-//! 4. semantics, read from those signed bytes only: Destination, Recipient, Audience,
-//!    Issuer, Status, InResponseTo and every time window.
+//! 3. cryptography ([`crate::dsig`]): every signature verified with the configured IdP keys only
+//!    (the response's own KeyInfo is never used), its digest computed from the very tree that is
+//!    read afterwards (no second parser whose view could differ);
+//! 4. semantics, read from the signed elements only (the signed Response, which covers the
+//!    Assertion, else the signed Assertion): Destination, Recipient, Audience, Issuer, Status,
+//!    InResponseTo and every time window.
 
 use chrono::{DateTime, Duration, Utc};
 use portico_core::idp::IdpError;
 use roxmltree::Node;
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
 
 use crate::config::{SignaturePolicy, MAX_CLOCK_SKEW_SECS, MAX_ISSUE_AGE_SECS};
 use crate::metadata::IdpMetadata;
-use crate::signature::{inspect, SAMAEL_STRONG};
+use crate::dsig;
+use crate::signature::inspect;
 use crate::xml::{self, NS_ASSERTION, NS_PROTOCOL};
 
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -101,65 +101,33 @@ pub fn validate_xml(v: &Validator<'_>, text: &str, exp: &Expected<'_>) -> Result
     xml::check_text(text).map_err(invalid)?;
     let doc = xml::parse(text).map_err(invalid)?;
     let shape = inspect(&doc, v.allow_sha1)?;
-    if !shape.response_signed && !shape.assertion_signed {
+    let (response_signed, assertion_signed) = (shape.response_signature.is_some(), shape.assertion_signature.is_some());
+    if !response_signed && !assertion_signed {
         return Err(invalid("signature: the response is not signed"));
     }
-    if v.signatures.require_signed_response && !shape.response_signed {
+    if v.signatures.require_signed_response && !response_signed {
         return Err(invalid("signature: the Response element must be signed"));
     }
-    if v.signatures.require_signed_assertion && !shape.assertion_signed {
+    if v.signatures.require_signed_assertion && !assertion_signed {
         return Err(invalid("signature: the Assertion element must be signed"));
     }
     if v.idp.signing_certs.is_empty() {
         return Err(IdpError::Config("no IdP signing certificate configured".into()));
     }
-    let certs: Vec<CertificateDer> = v
-        .idp
-        .signing_certs
-        .iter()
-        .map(|c| CertificateDer::from(c.der.clone()))
-        .collect();
-    let algs = (!v.allow_sha1).then_some(SAMAEL_STRONG);
-    let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(text, &certs, ReduceMode::PreDigest, algs)
-        .map_err(|e| {
-            invalid(format!(
-                "signature: not valid with the configured IdP certificate(s) ({e})"
-            ))
-        })?;
-    let rdoc = xml::parse(&reduced).map_err(|e| invalid(format!("signature: reduced document unusable: {e}")))?;
-    let rroot = rdoc.root_element();
-    let (signed_response, assertion) = if xml::is(&rroot, NS_PROTOCOL, "Response") {
-        let a = xml::only_child(rroot, NS_ASSERTION, "Assertion").map_err(invalid)?;
-        (
-            Some(rroot),
-            a.ok_or_else(|| invalid("signature: the signed Response holds no Assertion"))?,
-        )
-    } else if xml::is(&rroot, NS_ASSERTION, "Assertion") {
-        (None, rroot)
-    } else {
-        return Err(invalid(
-            "signature: the signed content is neither a Response nor an Assertion",
-        ));
-    };
-    if shape.response_signed && signed_response.is_none() {
-        return Err(invalid("signature: the Response signature does not cover the Response"));
-    }
-    if let Some(r) = signed_response {
-        if r.attribute("ID") != Some(shape.response_id.as_str()) {
-            return Err(invalid("signature: the signed Response is not the document's Response"));
+    let root = doc.root_element();
+    let assertion = shape.assertion;
+    for (placed, signed) in [(&shape.response_signature, root), (&shape.assertion_signature, assertion)] {
+        if let Some(s) = placed {
+            dsig::verify(&s.parsed, s.node, signed, &v.idp.signing_certs)?;
         }
     }
-    if assertion.attribute("ID") != Some(shape.assertion_id.as_str()) {
-        return Err(invalid(
-            "signature: the signed Assertion is not the document's Assertion",
-        ));
-    }
-    // The envelope is read unsigned only when the policy accepts assertion-only signatures.
-    let response = signed_response.unwrap_or_else(|| doc.root_element());
-    check_response(v, response, exp)?;
+    // Everything below is read from the verified tree itself: the signed Response (which covers
+    // the Assertion), else the signed Assertion; the envelope is read unsigned only when the
+    // policy accepts assertion-only signatures.
+    check_response(v, root, exp)?;
     let mut out = check_assertion(v, assertion, exp)?;
-    out.response_signed = shape.response_signed;
-    out.assertion_signed = shape.assertion_signed;
+    out.response_signed = response_signed;
+    out.assertion_signed = assertion_signed;
     Ok(out)
 }
 

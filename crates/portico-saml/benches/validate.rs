@@ -4,13 +4,16 @@
 //! figures say what dominates:
 //!
 //! - `saml/validate_response`: the whole validation (base64, intake checks, roxmltree parse, shape
-//!   and signature placement, samael/xmlsec verification of both signatures, reading the signed
-//!   bytes, every semantic check, the attribute mapping);
+//!   and signature placement, Portico's own verification of both signatures — exclusive
+//!   canonicalization over the same tree, SHA-256 digests, RSA with the IdP key loaded once —
+//!   every semantic check on the signed elements, the attribute mapping);
 //! - `saml/piece/decode_base64`: base64 + UTF-8 + the DTD/encoding scan of the intake;
 //! - `saml/piece/parse_roxmltree`: the XML parse the validator does before any cryptography
 //!   (roxmltree, no DTD, comment/PI scan);
 //! - `saml/piece/samael_reduce`: samael's `reduce_xml_to_signed_with_allowed_algorithms` alone
-//!   (libxml2 parse, xmlsec verification of the two signatures, pre-digest output);
+//!   (libxml2 parse, xmlsec verification of the two signatures, pre-digest output) — what the
+//!   validator used before it verified signatures itself, kept for comparison (the tests use it
+//!   as the reference verifier);
 //! - `saml/piece/rsa2048_verify`: one RSA-2048/SHA-256 signature check with OpenSSL (the floor of
 //!   the cryptography: a response carries two).
 //!

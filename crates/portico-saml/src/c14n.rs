@@ -37,7 +37,12 @@ struct Rendered<'a> {
 
 /// Canonicalizes the subtree of `apex`, leaving out the element `exclude` and its subtree (the
 /// enveloped signature), into `out`.
-pub fn canonicalize(apex: Node<'_, '_>, exclude: Option<NodeId>, method: &Method, out: &mut Vec<u8>) -> Result<(), String> {
+pub fn canonicalize(
+    apex: Node<'_, '_>,
+    exclude: Option<NodeId>,
+    method: &Method,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     if !apex.is_element() {
         return Err("c14n: the apex is not an element".into());
     }
@@ -50,7 +55,7 @@ pub fn canonicalize(apex: Node<'_, '_>, exclude: Option<NodeId>, method: &Method
         return Err("c14n: xml:* attributes above a signed element are not accepted".into());
     }
     let mut rendered: Vec<Rendered<'_>> = Vec::new();
-    element(apex, exclude, method, &mut rendered, out)
+    element(apex, exclude, method, &mut rendered, out, 0)
 }
 
 /// The qualified name of an element and its prefix, read from the source (the tree keeps only
@@ -153,7 +158,11 @@ fn element<'a>(
     method: &'a Method,
     rendered: &mut Vec<Rendered<'a>>,
     out: &mut Vec<u8>,
+    depth: usize,
 ) -> Result<(), String> {
+    if depth > crate::xml::MAX_DEPTH {
+        return Err("c14n: elements nested too deep".into());
+    }
     let (qname, prefix) = element_qname(n)?;
     let mut attrs = Vec::new();
     for a in n.attributes() {
@@ -194,7 +203,7 @@ fn element<'a>(
             continue;
         }
         if c.is_element() {
-            element(c, exclude, method, rendered, out)?;
+            element(c, exclude, method, rendered, out, depth + 1)?;
         } else if c.is_text() {
             escape_text(c.text().unwrap_or_default(), out);
         } else {
@@ -241,15 +250,25 @@ mod tests {
 
     fn c14n(xml: &str, select: &str, exclude: Option<&str>, method: &Method) -> String {
         let doc = roxmltree::Document::parse(xml).unwrap();
-        let apex = doc.descendants().find(|n| n.is_element() && n.tag_name().name() == select).unwrap();
-        let ex = exclude.map(|e| doc.descendants().find(|n| n.is_element() && n.tag_name().name() == e).unwrap().id());
+        let apex = doc
+            .descendants()
+            .find(|n| n.is_element() && n.tag_name().name() == select)
+            .unwrap();
+        let ex = exclude.map(|e| {
+            doc.descendants()
+                .find(|n| n.is_element() && n.tag_name().name() == e)
+                .unwrap()
+                .id()
+        });
         let mut out = Vec::new();
         canonicalize(apex, ex, method, &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
     fn exc() -> Method {
-        Method::Exclusive { inclusive_prefixes: vec![] }
+        Method::Exclusive {
+            inclusive_prefixes: vec![],
+        }
     }
 
     #[test]
@@ -265,7 +284,14 @@ mod tests {
     fn exclusive_prefix_list_and_default_namespace() {
         let xml = r#"<Root xmlns="urn:d" xmlns:u="urn:u"><A xmlns:z="urn:z"><B xmlns=""/></A></Root>"#;
         assert_eq!(
-            c14n(xml, "A", None, &Method::Exclusive { inclusive_prefixes: vec!["u".into()] }),
+            c14n(
+                xml,
+                "A",
+                None,
+                &Method::Exclusive {
+                    inclusive_prefixes: vec!["u".into()]
+                }
+            ),
             r#"<A xmlns="urn:d" xmlns:u="urn:u"><B xmlns=""></B></A>"#
         );
     }

@@ -129,13 +129,18 @@ fn required<'a, 'i>(parent: Node<'a, 'i>, name: &'static str) -> Result<Node<'a,
 /// transforms, nothing but `SignedInfo`, `SignatureValue` and `KeyInfo` in the signature.
 pub(crate) fn parse(sig: Node<'_, '_>, signed_id: &str, allow_sha1: bool) -> Result<Parsed, IdpError> {
     if sig.children().filter(|c| c.is_element()).any(|c| {
-        !(xml::is(&c, NS_DSIG, "SignedInfo") || xml::is(&c, NS_DSIG, "SignatureValue") || xml::is(&c, NS_DSIG, "KeyInfo"))
+        !(xml::is(&c, NS_DSIG, "SignedInfo")
+            || xml::is(&c, NS_DSIG, "SignatureValue")
+            || xml::is(&c, NS_DSIG, "KeyInfo"))
     }) {
         return Err(invalid("signature: unexpected element in Signature"));
     }
     let si = required(sig, "SignedInfo")?;
     let signed_info_c14n = c14n_method(required(si, "CanonicalizationMethod")?)?;
-    let (signature_digest, key_kind) = signature_method(algorithm(Some(required(si, "SignatureMethod")?), "SignatureMethod")?, allow_sha1)?;
+    let (signature_digest, key_kind) = signature_method(
+        algorithm(Some(required(si, "SignatureMethod")?), "SignatureMethod")?,
+        allow_sha1,
+    )?;
     let refs: Vec<Node<'_, '_>> = xml::children(si, NS_DSIG, "Reference").collect();
     let [reference] = refs.as_slice() else {
         return Err(invalid("wrapping: a signature must have exactly one Reference"));
@@ -163,7 +168,10 @@ pub(crate) fn parse(sig: Node<'_, '_>, signed_id: &str, allow_sha1: bool) -> Res
     if transforms.first().is_some_and(|t| t.children().any(|c| c.is_element())) {
         return Err(invalid("signature: transform parameters not accepted"));
     }
-    let digest = digest_method(algorithm(Some(required(*reference, "DigestMethod")?), "DigestMethod")?, allow_sha1)?;
+    let digest = digest_method(
+        algorithm(Some(required(*reference, "DigestMethod")?), "DigestMethod")?,
+        allow_sha1,
+    )?;
     let digest_value = base64_text(required(*reference, "DigestValue")?, "DigestValue")?;
     let signature_value = base64_text(required(sig, "SignatureValue")?, "SignatureValue")?;
     Ok(Parsed {
@@ -179,7 +187,12 @@ pub(crate) fn parse(sig: Node<'_, '_>, signed_id: &str, allow_sha1: bool) -> Res
 
 /// Verifies `sig` (already [`parse`]d as `p`), enveloped in `signed`: the digest of `signed`
 /// without `sig`, then the signature of `SignedInfo` by the key of one of `certs`.
-pub(crate) fn verify(p: &Parsed, sig: Node<'_, '_>, signed: Node<'_, '_>, certs: &[IdpCertificate]) -> Result<(), IdpError> {
+pub(crate) fn verify(
+    p: &Parsed,
+    sig: Node<'_, '_>,
+    signed: Node<'_, '_>,
+    certs: &[IdpCertificate],
+) -> Result<(), IdpError> {
     let mut buf = Vec::with_capacity(signed.range().len());
     c14n::canonicalize(signed, Some(sig.id()), &p.reference_c14n, &mut buf).map_err(invalid)?;
     let digest = hash(p.digest, &buf).map_err(|_| invalid("signature: digest failed"))?;
@@ -192,9 +205,7 @@ pub(crate) fn verify(p: &Parsed, sig: Node<'_, '_>, signed: Node<'_, '_>, certs:
     if certs.iter().any(|c| check(p, &c.public_key, &buf)) {
         Ok(())
     } else {
-        Err(invalid(
-            "signature: not valid with the configured IdP certificate(s)",
-        ))
+        Err(invalid("signature: not valid with the configured IdP certificate(s)"))
     }
 }
 
@@ -219,7 +230,7 @@ fn check(p: &Parsed, key: &PKey<Public>, signed_info: &[u8]) -> bool {
 
 /// XML Signature ECDSA values are `r || s` (fixed width each); OpenSSL wants DER.
 fn ecdsa_der(raw: &[u8]) -> Option<Vec<u8>> {
-    if raw.is_empty() || raw.len() % 2 != 0 || raw.len() > 264 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) || raw.len() > 264 {
         return None;
     }
     let (r, s) = raw.split_at(raw.len() / 2);

@@ -15,8 +15,8 @@ use portico_core::idp::IdpError;
 use roxmltree::Node;
 
 use crate::config::{SignaturePolicy, MAX_CLOCK_SKEW_SECS, MAX_ISSUE_AGE_SECS};
-use crate::metadata::IdpMetadata;
 use crate::dsig;
+use crate::metadata::IdpMetadata;
 use crate::signature::inspect;
 use crate::xml::{self, NS_ASSERTION, NS_PROTOCOL};
 
@@ -116,7 +116,10 @@ pub fn validate_xml(v: &Validator<'_>, text: &str, exp: &Expected<'_>) -> Result
     }
     let root = doc.root_element();
     let assertion = shape.assertion;
-    for (placed, signed) in [(&shape.response_signature, root), (&shape.assertion_signature, assertion)] {
+    for (placed, signed) in [
+        (&shape.response_signature, root),
+        (&shape.assertion_signature, assertion),
+    ] {
         if let Some(s) = placed {
             dsig::verify(&s.parsed, s.node, signed, &v.idp.signing_certs)?;
         }

@@ -111,4 +111,3 @@ pub(crate) fn inspect<'a, 'i>(doc: &'a Document<'i>, allow_sha1: bool) -> Result
         assertion_signature,
     })
 }
-

@@ -22,6 +22,9 @@ pub const MAX_ENCODED_RESPONSE: usize = 512 * 1024;
 pub const MAX_XML_BYTES: usize = 384 * 1024;
 /// The most nodes a parsed document may hold.
 pub const MAX_NODES: u32 = 50_000;
+/// The deepest element nesting accepted (SAML messages and metadata nest about ten deep; the
+/// parser and the signature check recurse per level).
+pub const MAX_DEPTH: usize = 64;
 
 fn invalid(reason: impl Into<String>) -> IdpError {
     IdpError::InvalidAssertion(reason.into())
@@ -88,9 +91,66 @@ pub fn check_text(xml: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses checked text: DTDs refused by the parser too, bounded node count, and no comments or
-/// processing instructions anywhere.
+/// Whether elements in `xml` nest deeper than `max`, found by a scan of the text before any
+/// parser sees it (the parser recurses per level: a deep document would overflow the stack).
+/// Quoted attribute values, comments and CDATA sections are skipped; anything odd can only count
+/// too deep, which refuses the document.
+fn nesting_exceeds(xml: &str, max: usize) -> bool {
+    let b = xml.as_bytes();
+    let skip_to = |from: usize, end: &[u8]| {
+        b.get(from..)
+            .and_then(|rest| rest.windows(end.len()).position(|w| w == end))
+            .map_or(b.len(), |p| from + p + end.len())
+    };
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        if b[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let rest = &b[i..];
+        if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            i += 2;
+        } else if rest.starts_with(b"<!--") {
+            i = skip_to(i + 4, b"-->");
+        } else if rest.starts_with(b"<![CDATA[") {
+            i = skip_to(i + 9, b"]]>");
+        } else if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            i += 2;
+        } else {
+            let (mut j, mut quote) = (i + 1, 0u8);
+            while j < b.len() {
+                let c = b[j];
+                if quote != 0 {
+                    if c == quote {
+                        quote = 0;
+                    }
+                } else if c == b'"' || c == b'\'' {
+                    quote = c;
+                } else if c == b'>' {
+                    break;
+                }
+                j += 1;
+            }
+            if b.get(j.wrapping_sub(1)) != Some(&b'/') {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            i = j + 1;
+        }
+    }
+    false
+}
+
+/// Parses checked text: bounded nesting (checked first), DTDs refused by the parser too, bounded
+/// node count, and no comments or processing instructions anywhere.
 pub fn parse(xml: &str) -> Result<Document<'_>, String> {
+    if nesting_exceeds(xml, MAX_DEPTH) {
+        return Err(format!("format: elements nested deeper than {MAX_DEPTH}"));
+    }
     let doc = Document::parse_with_options(
         xml,
         ParsingOptions {
@@ -145,4 +205,20 @@ pub fn text(n: Node<'_, '_>) -> Result<String, String> {
         }
     }
     Ok(out.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_before_parsing() {
+        assert!(!nesting_exceeds("<a><b x='>' y=\"/>\"/><c/><d></d></a>", 2));
+        assert!(nesting_exceeds("<a><b><c></c></b></a>", 2));
+        assert!(!nesting_exceeds("<a><![CDATA[<x><y><z>]]><!-- <p><q> --></a>", 1));
+        let deep = format!("{}{}", "<x>".repeat(100_000), "</x>".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().contains("nested deeper than 64"));
+        let ok = format!("{}{}", "<x>".repeat(64), "</x>".repeat(64));
+        assert!(parse(&ok).is_ok());
+    }
 }

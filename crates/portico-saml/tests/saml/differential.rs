@@ -88,7 +88,11 @@ fn rewrites_canonicalization_ignores_are_accepted_by_both() {
         ),
         (
             "character reference",
-            changed(&valid, ">alice@example.com</ns1:NameID>", ">&#97;lice@example.com</ns1:NameID>"),
+            changed(
+                &valid,
+                ">alice@example.com</ns1:NameID>",
+                ">&#97;lice@example.com</ns1:NameID>",
+            ),
         ),
         (
             "empty element as a pair",
@@ -112,10 +116,20 @@ fn rewrites_of_signed_content_are_refused_by_both() {
     let cases = [
         (
             "NameID",
-            changed(&valid, ">alice@example.com</ns1:NameID>", ">alice@example.com </ns1:NameID>"),
+            changed(
+                &valid,
+                ">alice@example.com</ns1:NameID>",
+                ">alice@example.com </ns1:NameID>",
+            ),
         ),
-        ("new attribute", changed(&valid, "<ns1:Subject>", "<ns1:Subject Extra=\"1\">")),
-        ("whitespace between elements", changed(&valid, "<ns1:Subject>", "<ns1:Subject>\n")),
+        (
+            "new attribute",
+            changed(&valid, "<ns1:Subject>", "<ns1:Subject Extra=\"1\">"),
+        ),
+        (
+            "whitespace between elements",
+            changed(&valid, "<ns1:Subject>", "<ns1:Subject>\n"),
+        ),
         (
             "namespace prefix renamed",
             valid.replace("ns1:", "saml:").replacen(
@@ -132,8 +146,18 @@ fn rewrites_of_signed_content_are_refused_by_both() {
                 "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance#\"",
             ),
         ),
-        ("Response attribute", changed(&valid, "InResponseTo=\"_req1\" Version=\"2.0\"", "InResponseTo=\"_req1\" Version=\"2.0\" Consent=\"x\"")),
-        ("digest value", valid.replacen("<ns2:DigestValue>", "<ns2:DigestValue>AAAA", 1)),
+        (
+            "Response attribute",
+            changed(
+                &valid,
+                "InResponseTo=\"_req1\" Version=\"2.0\"",
+                "InResponseTo=\"_req1\" Version=\"2.0\" Consent=\"x\"",
+            ),
+        ),
+        (
+            "digest value",
+            valid.replacen("<ns2:DigestValue>", "<ns2:DigestValue>AAAA", 1),
+        ),
         (
             "signature value",
             valid.replacen("<ns2:SignatureValue>", "<ns2:SignatureValue>AAAA", 1),
@@ -180,8 +204,15 @@ fn other_canonicalizations_signed_by_xmlsec1_are_accepted_by_both() {
         let signed = resign(&template);
         assert!(xmlsec_accepts(&signed, &idp_cert()), "xmlsec refused: {what}");
         assert!(portico_accepts(&p, &signed), "Portico refused: {what}");
-        let altered = changed(&signed, ">alice@example.com</ns1:NameID>", ">alice@example.org</ns1:NameID>");
-        assert!(!xmlsec_accepts(&altered, &idp_cert()), "xmlsec accepted altered: {what}");
+        let altered = changed(
+            &signed,
+            ">alice@example.com</ns1:NameID>",
+            ">alice@example.org</ns1:NameID>",
+        );
+        assert!(
+            !xmlsec_accepts(&altered, &idp_cert()),
+            "xmlsec accepted altered: {what}"
+        );
         assert!(!portico_accepts(&p, &altered), "Portico accepted altered: {what}");
     }
 }
@@ -200,8 +231,10 @@ fn ecdsa_signatures_verify_with_the_ec_certificate_only() {
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(&pkey).unwrap();
-    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap()).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
     b.sign(&pkey, openssl::hash::MessageDigest::sha256()).unwrap();
     let cert_pem = String::from_utf8(b.build().to_pem().unwrap()).unwrap();
     let (key_file, cert_file) = (dir.join("ec.key"), dir.join("ec.crt"));

@@ -132,6 +132,51 @@ async fn sp_metadata_key_sealing_and_keyless_connections_refused() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(app.count("sso_connections").await, 2);
+
+    // A metadata URL is fetched at creation (through the outbound guard): the IdP's real
+    // metadata is accepted; an unreachable URL or a document that is not metadata is refused,
+    // and so is an update to one, leaving the row as it was.
+    let by_url = app
+        .call(
+            Method::POST,
+            "/v1/sso/connections",
+            Some(&o.key),
+            Some(json!({"name": "url", "protocol": "saml", "metadataUrl": format!("{}/metadata", idp.base)})),
+        )
+        .await;
+    assert_eq!(by_url.status, 201, "{}", by_url.text);
+    for bad in [
+        "http://127.0.0.1:1/metadata".to_owned(),
+        format!("{}/response?kind=valid", idp.base),
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                "/v1/sso/connections",
+                Some(&o.key),
+                Some(json!({"name": "bad", "protocol": "saml", "metadataUrl": bad})),
+            )
+            .await;
+        assert!(r.status == 400 || r.status == 422, "{bad}: {}", r.text);
+        assert!(r.text.contains("metadataUrl"), "{}", r.text);
+        let url_id = by_url.body["id"].as_str().unwrap();
+        let r = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/sso/connections/{url_id}"),
+                Some(&o.key),
+                Some(json!({"metadataUrl": bad})),
+            )
+            .await;
+        assert!(r.status == 400 || r.status == 422, "{bad}: {}", r.text);
+        let stored: String = sqlx::query_scalar("SELECT config->>'metadataUrl' FROM sso_connections WHERE id = $1")
+            .bind(url_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(stored, format!("{}/metadata", idp.base));
+    }
+    assert_eq!(app.count("sso_connections").await, 3);
 }
 
 #[tokio::test]

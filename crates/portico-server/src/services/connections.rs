@@ -519,6 +519,7 @@ pub async fn create(
     apply(state, &mut conn, input, true)?;
     if conn.protocol == "saml" {
         crate::services::idp_saml::prepare(state, &mut conn)?;
+        crate::services::idp_saml::check_idp_metadata_url(state, &conn).await?;
     }
     let mut tx = state.db.begin().await?;
     lock_org(&mut tx, &access.org.id).await?;
@@ -556,6 +557,9 @@ pub async fn update(
         || input.client_id.is_present()
         || input.client_secret.is_present()
         || input.metadata_url.is_present()
+        || input.metadata_xml.is_present()
+        || input.idp_entity_id.is_present()
+        || input.idp_sso_url.is_present()
         || input.idp_certificate.is_present()
         || input.idp_certificates.is_present()
         || input.ldap_url.is_present()
@@ -567,6 +571,11 @@ pub async fn update(
     }
     if conn.protocol == "saml" {
         crate::services::idp_saml::check_idp(&conn)?;
+        // Inside the transaction (the org row is locked for at most the outbound timeout): an
+        // update is rare, and the check must see the merged configuration.
+        if changed_config {
+            crate::services::idp_saml::check_idp_metadata_url(state, &conn).await?;
+        }
     }
     check_domain_exclusive(&mut tx, &conn).await?;
     let saved = connections::update(&mut *tx, &conn).await?;

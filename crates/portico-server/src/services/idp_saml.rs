@@ -156,6 +156,27 @@ pub fn check_idp(conn: &Connection) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Refuses a metadata-URL configuration whose metadata cannot be fetched (through the outbound
+/// guard; the copy is cached for logins), parsed, or lists no usable signing certificate — so a
+/// connection is never saved that could only fail, or trust nothing, at login. Other sources
+/// were checked offline by [`check_idp`].
+pub async fn check_idp_metadata_url(state: &AppState, conn: &Connection) -> Result<(), ApiError> {
+    let Ok(IdpSource::MetadataUrl { url, entity_id }) = idp_source(conn) else {
+        return Ok(());
+    };
+    runtime(&state.idp.outbound)
+        .metadata(&url, entity_id.as_deref())
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let message = match e {
+                IdpError::Config(m) | IdpError::Metadata(m) | IdpError::Unavailable(m) => m,
+                other => other.to_string(),
+            };
+            ApiError::field("metadataUrl", message)
+        })
+}
+
 /// Prepares a new SAML connection before it is stored: SP entity ID and ACS defaults, the
 /// IdP-initiated ACS, a fresh SP signing key (sealed) and certificate; and refuses a
 /// configuration without a usable IdP signing certificate (explicit certificates and pasted

@@ -199,22 +199,42 @@ fn other_canonicalizations_signed_by_xmlsec1_are_accepted_by_both() {
                     &format!("<ns2:CanonicalizationMethod Algorithm=\"{EXC}\"><ec:InclusiveNamespaces xmlns:ec=\"{EXC}\" PrefixList=\"#default ns1\"/></ns2:CanonicalizationMethod>"),
                 ),
         ),
+        ("default namespaces (Entra ID style)", default_namespaces(&valid)),
     ];
     for (what, template) in cases {
         let signed = resign(&template);
         assert!(xmlsec_accepts(&signed, &idp_cert()), "xmlsec refused: {what}");
         assert!(portico_accepts(&p, &signed), "Portico refused: {what}");
-        let altered = changed(
-            &signed,
-            ">alice@example.com</ns1:NameID>",
-            ">alice@example.org</ns1:NameID>",
-        );
+        let altered = changed(&signed, ">alice@example.com</", ">alice@example.org</");
         assert!(
             !xmlsec_accepts(&altered, &idp_cert()),
             "xmlsec accepted altered: {what}"
         );
         assert!(!portico_accepts(&p, &altered), "Portico accepted altered: {what}");
     }
+}
+
+/// The Assertion rewritten the way Entra ID writes it: unprefixed, the assertion namespace as the
+/// default, and its Signature redeclaring the default as the XML-DSig namespace.
+fn default_namespaces(xml: &str) -> String {
+    let start = xml.find("<ns1:Assertion ").unwrap();
+    let end = xml.find("</ns1:Assertion>").unwrap() + "</ns1:Assertion>".len();
+    let assertion = xml[start..end]
+        .replacen(
+            "<ns1:Assertion ",
+            "<Assertion xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" ",
+            1,
+        )
+        .replacen(
+            "<ns2:Signature ",
+            "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\" ",
+            1,
+        )
+        .replace("<ns1:", "<")
+        .replace("</ns1:", "</")
+        .replace("<ns2:", "<")
+        .replace("</ns2:", "</");
+    format!("{}{assertion}{}", &xml[..start], &xml[end..])
 }
 
 #[test]

@@ -592,3 +592,84 @@ async fn assertion_only_signing_can_be_allowed_per_connection_but_wrapping_never
         .await;
     crate::support::assert_envelope_error(&r, 400, "VALIDATION_ERROR");
 }
+
+/// The SP certificate a connection's metadata offers for encryption.
+async fn encryption_cert(app: &TestApp, connection_id: &str) -> String {
+    let md = app
+        .http
+        .get(format!("{}/api/auth/sso/saml/{connection_id}/metadata", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let part = md
+        .split("<md:KeyDescriptor use=\"encryption\">")
+        .nth(1)
+        .expect("encryption key");
+    assert!(part.contains("xmlenc11#aes256-gcm"), "{md}");
+    part.split("<ds:X509Certificate>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn encrypted_assertions_are_decrypted_with_the_connections_sealed_key() {
+    let idp = saml::idp().await;
+    let app = TestApp::start().await;
+    let o = app.owner("samle").await;
+    let conn = create(&app, &o, idp, json!({})).await;
+    let sp = conn["spEntityId"].as_str().unwrap();
+    let cert = encryption_cert(&app, conn["id"].as_str().unwrap()).await;
+    // Another connection's certificate (another SP key).
+    let other = create(&app, &o, idp, json!({"name": "other", "domains": ["other.example"]})).await;
+    let other_cert = encryption_cert(&app, other["id"].as_str().unwrap()).await;
+
+    // The IdP encrypts the assertion to this connection's certificate: the login completes.
+    let b = browser();
+    let form = saml::to_idp_form(&app, &b, "/api/auth/sso/samle/login?email=alice%40example.com").await;
+    let encrypted = idp
+        .fixture_with(
+            "valid",
+            Some(&form.request_id()),
+            sp,
+            &form.action,
+            &[("encrypt_cert", &cert)],
+        )
+        .await;
+    assert!(xml_of(&encrypted).contains("EncryptedAssertion"));
+    let r = saml::post(&b, &form.action, &encrypted, &form.relay_state).await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let cookie = session_cookie(&r).expect("session cookie");
+    let me = app.me_with_cookie(&cookie).await;
+    assert_eq!(me.body["data"]["user"]["email"], "alice@example.com", "{}", me.text);
+    assert_eq!(me.body["data"]["authentication"]["method"], "saml");
+
+    // Encrypted to the other connection's key, or with 3DES: refused, no session.
+    for extra in [
+        vec![("encrypt_cert", other_cert.as_str())],
+        vec![("encrypt_cert", cert.as_str()), ("encryption", "tripledes-cbc")],
+    ] {
+        let b = browser();
+        let form = saml::to_idp_form(&app, &b, "/api/auth/sso/samle/login?email=alice%40example.com").await;
+        let encrypted = idp
+            .fixture_with("valid", Some(&form.request_id()), sp, &form.action, &extra)
+            .await;
+        let r = saml::post(&b, &form.action, &encrypted, &form.relay_state).await;
+        assert_eq!(error_of(&r), "INVALID_ASSERTION", "{extra:?}");
+        assert!(session_cookie(&r).is_none());
+    }
+    let reasons = failure_details(&app).await;
+    let details: Vec<&str> = reasons.iter().map(|(_, d)| d.as_str()).collect();
+    assert!(
+        details[0].contains("encryption: the assertion cannot be decrypted"),
+        "{details:?}"
+    );
+    assert!(details[1].contains("encryption: content algorithm"), "{details:?}");
+    assert_eq!(sessions_by_method(&app, "saml").await, 1);
+}

@@ -15,6 +15,7 @@ pub mod attributes;
 pub mod c14n;
 pub mod config;
 pub mod credentials;
+mod decrypt;
 mod dsig;
 pub mod metadata;
 pub mod provider;

@@ -147,8 +147,8 @@ fn escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-/// The SP metadata XML: entity ID, the ACS (plus the IdP-initiated ACS when enabled), the
-/// signing certificate. Encryption is not advertised (encrypted assertions are refused).
+/// The SP metadata XML: entity ID, the ACS (plus the IdP-initiated ACS when enabled), the SP
+/// certificate for signing and for encryption (with the accepted encryption algorithms).
 pub fn sp_metadata_xml(
     sp_entity_id: &str,
     acs_url: &str,
@@ -170,9 +170,26 @@ pub fn sp_metadata_xml(
         .and_then(|x| x.to_der().ok())
     {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let key_info = format!(
+            "<ds:KeyInfo xmlns:ds=\"{NS_DSIG}\"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        );
         out.push_str(&format!(
-            "    <md:KeyDescriptor use=\"signing\">\n      <ds:KeyInfo xmlns:ds=\"{NS_DSIG}\"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>\n    </md:KeyDescriptor>\n"
+            "    <md:KeyDescriptor use=\"signing\">\n      {key_info}\n    </md:KeyDescriptor>\n"
         ));
+        out.push_str(&format!(
+            "    <md:KeyDescriptor use=\"encryption\">\n      {key_info}\n"
+        ));
+        for alg in [
+            "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+            "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+            "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+            "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+            "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+            "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+        ] {
+            out.push_str(&format!("      <md:EncryptionMethod Algorithm=\"{alg}\"/>\n"));
+        }
+        out.push_str("    </md:KeyDescriptor>\n");
     }
     out.push_str("    <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>\n");
     out.push_str("    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>\n");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use openssl::pkey::{PKey, Private};
 use portico_core::idp::{
     CheckReport, CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginContext, LoginInput, LoginStart,
     PendingLogin, Protocol,
@@ -23,6 +24,8 @@ pub struct SamlProvider {
     cfg: SamlConfig,
     runtime: SamlRuntime,
     static_idp: Option<Arc<IdpMetadata>>,
+    /// The SP key, opened once: signs AuthnRequests, decrypts encrypted assertions.
+    sp_key: Option<PKey<Private>>,
 }
 
 impl SamlProvider {
@@ -38,9 +41,7 @@ impl SamlProvider {
         if cfg.allow_idp_initiated && cfg.idp_initiated_acs_url.is_none() {
             return Err(IdpError::Config("IdP-initiated login needs its ACS URL".into()));
         }
-        if let Some(k) = &cfg.sp_key_pem {
-            load_private_key(k)?;
-        }
+        let sp_key = cfg.sp_key_pem.as_ref().map(load_private_key).transpose()?;
         let static_idp = match &cfg.idp {
             IdpSource::Explicit {
                 entity_id,
@@ -57,6 +58,7 @@ impl SamlProvider {
             cfg,
             runtime,
             static_idp,
+            sp_key,
         })
     }
 
@@ -104,6 +106,7 @@ impl SamlProvider {
             idp,
             allow_sha1: self.cfg.allow_sha1,
             signatures: self.cfg.signatures,
+            sp_key: self.sp_key.as_ref(),
         };
         let a = response::validate(&v, encoded, expected)?;
         Ok(attributes::identity(
@@ -131,8 +134,7 @@ impl IdentityProvider for SamlProvider {
             .ok_or_else(|| IdpError::Metadata("the IdP has no HTTP-Redirect SSO endpoint".into()))?;
         let id = new_request_id();
         let xml = authn_request_xml(&id, &self.cfg.sp_entity_id, &ctx.redirect_uri, sso, ctx.now)?;
-        let key = self.cfg.sp_key_pem.as_ref().map(load_private_key).transpose()?;
-        let url = redirect_url(sso, &xml, &ctx.state, key.as_ref())?;
+        let url = redirect_url(sso, &xml, &ctx.state, self.sp_key.as_ref())?;
         Ok(LoginStart::Redirect {
             url,
             pending: PendingLogin {
@@ -233,12 +235,17 @@ impl IdentityProvider for SamlProvider {
             ),
             None => r.push("certificates", false, "no IdP signing certificate"),
         }
-        match &self.cfg.sp_key_pem {
-            Some(k) => match load_private_key(k) {
-                Ok(_) => r.push("sp_key", true, "SP signing key available"),
-                Err(e) => r.push("sp_key", false, e.to_string()),
-            },
-            None => r.push("sp_key", true, "no SP signing key: AuthnRequests are sent unsigned"),
+        match &self.sp_key {
+            Some(_) => r.push(
+                "sp_key",
+                true,
+                "SP key available (signs AuthnRequests, decrypts assertions)",
+            ),
+            None => r.push(
+                "sp_key",
+                true,
+                "no SP key: AuthnRequests are sent unsigned, encrypted assertions refused",
+            ),
         }
         r
     }

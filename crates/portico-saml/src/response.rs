@@ -11,14 +11,15 @@
 //!    InResponseTo and every time window.
 
 use chrono::{DateTime, Duration, Utc};
+use openssl::pkey::{PKey, Private};
 use portico_core::idp::IdpError;
 use roxmltree::Node;
 
 use crate::config::{SignaturePolicy, MAX_CLOCK_SKEW_SECS, MAX_ISSUE_AGE_SECS};
-use crate::dsig;
 use crate::metadata::IdpMetadata;
 use crate::signature::inspect;
 use crate::xml::{self, NS_ASSERTION, NS_PROTOCOL};
+use crate::{decrypt, dsig};
 
 const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -47,6 +48,8 @@ pub struct Validator<'a> {
     pub allow_sha1: bool,
     /// Which elements must be signed.
     pub signatures: SignaturePolicy,
+    /// The SP's private key, which decrypts encrypted assertions.
+    pub sp_key: Option<&'a PKey<Private>>,
 }
 
 /// One attribute of the assertion.
@@ -98,9 +101,41 @@ pub fn validate(v: &Validator<'_>, encoded: &str, exp: &Expected<'_>) -> Result<
 
 /// Validates a decoded response document.
 pub fn validate_xml(v: &Validator<'_>, text: &str, exp: &Expected<'_>) -> Result<ValidatedAssertion, IdpError> {
+    validate_document(v, text, exp, false)
+}
+
+/// One pass over a document. An `EncryptedAssertion` is handled in a first pass: the Response
+/// signature (which covers the encrypted form) is verified there, the assertion decrypted with
+/// the SP key and put in its place, and the result validated by a second pass as a plain
+/// response whose Response signature is already verified.
+fn validate_document(
+    v: &Validator<'_>,
+    text: &str,
+    exp: &Expected<'_>,
+    response_verified: bool,
+) -> Result<ValidatedAssertion, IdpError> {
     xml::check_text(text).map_err(invalid)?;
     let doc = xml::parse(text).map_err(invalid)?;
     let shape = inspect(&doc, v.allow_sha1)?;
+    if shape.encrypted {
+        if response_verified {
+            return Err(invalid("encryption: the decrypted assertion is encrypted again"));
+        }
+        let key = v.sp_key.ok_or_else(|| {
+            IdpError::Unsupported("encrypted assertion, but the connection has no SP key to decrypt it".into())
+        })?;
+        if let Some(s) = &shape.response_signature {
+            dsig::verify(&s.parsed, s.node, doc.root_element(), &v.idp.signing_certs)?;
+        }
+        let plain = decrypt::assertion(shape.assertion, key)?;
+        let at = shape.assertion.range();
+        let (before, after) = (text.get(..at.start), text.get(at.end..));
+        let (Some(before), Some(after)) = (before, after) else {
+            return Err(invalid("encryption: EncryptedAssertion position out of range"));
+        };
+        let substituted = format!("{before}{plain}{after}");
+        return validate_document(v, &substituted, exp, shape.response_signature.is_some());
+    }
     let (response_signed, assertion_signed) = (shape.response_signature.is_some(), shape.assertion_signature.is_some());
     if !response_signed && !assertion_signed {
         return Err(invalid("signature: the response is not signed"));
@@ -116,9 +151,11 @@ pub fn validate_xml(v: &Validator<'_>, text: &str, exp: &Expected<'_>) -> Result
     }
     let root = doc.root_element();
     let assertion = shape.assertion;
+    // A Response signature over an encrypted assertion was verified by the first pass.
+    let response_signature = shape.response_signature.as_ref().filter(|_| !response_verified);
     for (placed, signed) in [
-        (&shape.response_signature, root),
-        (&shape.assertion_signature, assertion),
+        (response_signature, root),
+        (shape.assertion_signature.as_ref(), assertion),
     ] {
         if let Some(s) = placed {
             dsig::verify(&s.parsed, s.node, signed, &v.idp.signing_certs)?;

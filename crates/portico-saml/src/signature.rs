@@ -28,7 +28,10 @@ pub(crate) struct PlacedSignature<'a, 'i> {
 
 /// The document's shape: its one Assertion and the signatures of the Response and the Assertion.
 pub(crate) struct Shape<'a, 'i> {
+    /// The `Assertion`, or the `EncryptedAssertion` in its place.
     pub(crate) assertion: Node<'a, 'i>,
+    /// Whether `assertion` is an `EncryptedAssertion`.
+    pub(crate) encrypted: bool,
     pub(crate) response_signature: Option<PlacedSignature<'a, 'i>>,
     pub(crate) assertion_signature: Option<PlacedSignature<'a, 'i>>,
 }
@@ -38,20 +41,18 @@ pub(crate) fn inspect<'a, 'i>(doc: &'a Document<'i>, allow_sha1: bool) -> Result
     if !xml::is(&root, NS_PROTOCOL, "Response") {
         return Err(invalid("format: the document is not a SAML 2.0 Response"));
     }
-    if root.descendants().any(|n| {
-        n.is_element()
-            && matches!(
-                n.tag_name().name(),
-                "EncryptedAssertion" | "EncryptedID" | "EncryptedAttribute"
-            )
-    }) {
+    if root
+        .descendants()
+        .any(|n| n.is_element() && matches!(n.tag_name().name(), "EncryptedID" | "EncryptedAttribute"))
+    {
         return Err(IdpError::Unsupported(
-            "encrypted assertions are not supported: turn assertion encryption off at the IdP".into(),
+            "encrypted NameIDs and attributes are not supported: encrypt the whole assertion instead".into(),
         ));
     }
+    // Exactly one assertion, plain or encrypted, anywhere: a second one is signature wrapping.
     let assertions: Vec<Node<'_, '_>> = root
         .descendants()
-        .filter(|n| n.is_element() && n.tag_name().name() == "Assertion")
+        .filter(|n| n.is_element() && matches!(n.tag_name().name(), "Assertion" | "EncryptedAssertion"))
         .collect();
     let assertion = match assertions.as_slice() {
         [one] => *one,
@@ -63,7 +64,8 @@ pub(crate) fn inspect<'a, 'i>(doc: &'a Document<'i>, allow_sha1: bool) -> Result
             )))
         }
     };
-    if !xml::is(&assertion, NS_ASSERTION, "Assertion") || assertion.parent_element() != Some(root) {
+    let encrypted = xml::is(&assertion, NS_ASSERTION, "EncryptedAssertion");
+    if !(encrypted || xml::is(&assertion, NS_ASSERTION, "Assertion")) || assertion.parent_element() != Some(root) {
         return Err(invalid("wrapping: the Assertion is not a direct child of the Response"));
     }
     let mut ids = HashSet::new();
@@ -81,16 +83,21 @@ pub(crate) fn inspect<'a, 'i>(doc: &'a Document<'i>, allow_sha1: bool) -> Result
         .attribute("ID")
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or_else(|| invalid("format: Response ID missing or longer than 256"))?;
-    let assertion_id = assertion
-        .attribute("ID")
-        .filter(|s| !s.is_empty() && s.len() <= 256)
-        .ok_or_else(|| invalid("format: Assertion ID missing or longer than 256"))?;
+    // An encrypted assertion has no ID (and may not carry a signature of its own).
+    let assertion_id = if encrypted {
+        ""
+    } else {
+        assertion
+            .attribute("ID")
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .ok_or_else(|| invalid("format: Assertion ID missing or longer than 256"))?
+    };
     let (mut response_signature, mut assertion_signature) = (None, None);
     for sig in root.descendants().filter(|n| xml::is(n, NS_DSIG, "Signature")) {
         let parent = sig.parent_element();
         let (slot, id) = if parent == Some(root) {
             (&mut response_signature, response_id)
-        } else if parent == Some(assertion) {
+        } else if parent == Some(assertion) && !encrypted {
             (&mut assertion_signature, assertion_id)
         } else {
             return Err(invalid(
@@ -107,6 +114,7 @@ pub(crate) fn inspect<'a, 'i>(doc: &'a Document<'i>, allow_sha1: bool) -> Result
     }
     Ok(Shape {
         assertion,
+        encrypted,
         response_signature,
         assertion_signature,
     })

@@ -19,6 +19,8 @@ use portico_saml::{generate_sp_credentials, parse_idp_metadata, SamlProvider, Sa
 
 #[path = "saml/differential.rs"]
 mod differential;
+#[path = "saml/encrypted.rs"]
+mod encrypted;
 
 const SP: &str = "http://127.0.0.1:1/api/auth/sso/saml/sso_TEST/metadata";
 const ACS: &str = "http://127.0.0.1:1/api/auth/sso/callback";
@@ -106,17 +108,29 @@ fn resign(xml: &str) -> String {
 
 /// [`resign`] with another key (PEM files): the algorithms are the template's own.
 fn resign_with(xml: &str, key_file: &std::path::Path, cert_file: &std::path::Path) -> String {
+    sign_with(
+        xml,
+        key_file,
+        cert_file,
+        &[
+            "(//*[local-name()='Assertion']/*[local-name()='Signature'])[last()]",
+            "/*[local-name()='Response']/*[local-name()='Signature']",
+        ],
+    )
+}
+
+/// Blanks every visible signature value and signs the signatures at `xpaths`, in order, with
+/// `xmlsec1`.
+fn sign_with(xml: &str, key_file: &std::path::Path, cert_file: &std::path::Path, xpaths: &[&str]) -> String {
     let p = peer();
     let blank_digest = regex_lite_replace(xml, "DigestValue");
     let blank = regex_lite_replace(&blank_digest, "SignatureValue");
     let n = std::process::id();
     let tid = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
-    let tpl = p.dir.join(format!("tpl-{n}-{tid}.xml"));
-    let mid = p.dir.join(format!("mid-{n}-{tid}.xml"));
-    let out = p.dir.join(format!("out-{n}-{tid}.xml"));
-    std::fs::write(&tpl, blank).unwrap();
+    let file = |step: usize| p.dir.join(format!("sign-{n}-{tid}-{step}.xml"));
+    std::fs::write(file(0), blank).unwrap();
     let key = format!("{},{}", key_file.display(), cert_file.display());
-    let sign = |xpath: &str, input: &PathBuf, output: &PathBuf| {
+    for (i, xpath) in xpaths.iter().enumerate() {
         let o = Command::new("xmlsec1")
             .args(["--sign", "--privkey-pem", &key])
             .args([
@@ -126,19 +140,13 @@ fn resign_with(xml: &str, key_file: &std::path::Path, cert_file: &std::path::Pat
                 "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
             ])
             .args(["--node-xpath", xpath, "--output"])
-            .arg(output)
-            .arg(input)
+            .arg(file(i + 1))
+            .arg(file(i))
             .output()
             .unwrap();
         assert!(o.status.success(), "xmlsec1: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    sign(
-        "(//*[local-name()='Assertion']/*[local-name()='Signature'])[last()]",
-        &tpl,
-        &mid,
-    );
-    sign("/*[local-name()='Response']/*[local-name()='Signature']", &mid, &out);
-    std::fs::read_to_string(&out).unwrap()
+    }
+    std::fs::read_to_string(file(xpaths.len())).unwrap()
 }
 
 fn regex_lite_replace(xml: &str, element: &str) -> String {

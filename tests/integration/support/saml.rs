@@ -89,6 +89,19 @@ impl Idp {
 
     /// A fixture (base64 SAMLResponse) of `kind` for SP `sp` at `acs`.
     pub async fn fixture(&self, kind: &str, in_response_to: Option<&str>, sp: &str, acs: &str) -> String {
+        self.fixture_with(kind, in_response_to, sp, acs, &[]).await
+    }
+
+    /// [`Idp::fixture`] with more query parameters (e.g. `encrypt_cert`: the IdP encrypts the
+    /// assertion to that SP certificate).
+    pub async fn fixture_with(
+        &self,
+        kind: &str,
+        in_response_to: Option<&str>,
+        sp: &str,
+        acs: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
         let mut url = url::Url::parse(&format!("{}/response", self.base)).unwrap();
         url.query_pairs_mut()
             .append_pair("kind", kind)
@@ -97,6 +110,7 @@ impl Idp {
         if let Some(id) = in_response_to {
             url.query_pairs_mut().append_pair("in_response_to", id);
         }
+        url.query_pairs_mut().extend_pairs(extra);
         let r = reqwest::get(url).await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "fixture {kind}");
         r.text().await.unwrap()

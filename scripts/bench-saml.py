@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
-"""SAML SP-initiated logins end to end, for scripts/bench (standard library only).
+"""SAML SP-initiated logins end to end, for scripts/bench (standard library, plus wrk).
 
   bench-saml.py --base URL --key API_KEY --idp-dir DIR --pid PORTICO_PID [--pg-dir DIR]
-                [--slug dev] [--logins N] [--parallel P] [--prep-parallel P]
+                [--slug dev] [--logins N] [--parallel C] [--prep-parallel P] [--fixture-url URL ...]
+                [--driver wrk|python] [--wrk-threads T]
 
 1. Creates a SAML connection through the API (POST /v1/sso/connections: the pysaml2 IdP of
    tests/peers/saml-idp.sh whose folder is --idp-dir, domain example.com, JIT on).
-2. Prepares N+1 logins, untimed: for each, GET /api/auth/sso/SLUG/login?email=bob@example.com
+2. Prepares N+2 logins, untimed: for each, GET /api/auth/sso/SLUG/login?email=bob@example.com
    (the binding cookie is kept), the AuthnRequest ID read from the Location (HTTP-Redirect
    binding: base64 of raw DEFLATE) with its RelayState, and a signed response for that ID from the
-   IdP's fixture endpoint (GET /response?kind=valid&user=bob&in_response_to=ID&sp=SP&acs=ACS).
-3. Posts one of them (warm-up, checked), then times only the POSTs of the other N to the ACS
-   (POST /api/auth/sso/callback, form SAMLResponse + RelayState, that login's binding cookie),
-   P at a time over keep-alive connections. A login counts when the ACS answers 302 to the app
-   (no error) with a session cookie; one of those sessions is then checked on /api/user/me.
-4. Prints complete logins/s, ACS latency, and CPU per login from /proc: Portico's process
-   (utime+stime), the embedded PostgreSQL's processes (postmaster and its children, when --pg-dir
-   is given) and this load generator's own.
+   IdP's fixture endpoint (GET /response?kind=valid&user=bob&in_response_to=ID&sp=SP&acs=ACS), or
+   in turn from the --fixture-url endpoints of more IdP processes with the same key and entity ID.
+3. Posts one of them (warm-up: checked, and its session checked on /api/user/me), then times only
+   the POSTs of N others to the ACS (POST /api/auth/sso/callback, form SAMLResponse + RelayState,
+   that login's binding cookie) over C keep-alive connections, each prepared login exactly once:
+   - driver wrk (default): wrk with scripts/bench-saml.lua (T threads; the requests are built in
+     its init from a file, the timed part is C-in-flight POSTs and counting the answers). A
+     login counts when the ACS answers 302 to the app without ?error=;
+   - driver python: this script's own threads over http.client (the old load generator: it
+     costs far more CPU per request, on the same cores as the server);
+   then checks that the successes are real: the organization's live SAML sessions (listed
+   through the API) grew by exactly the logins counted, and the last prepared login, posted
+   afterwards, yields a session that works on /api/user/me.
+4. Prints complete logins/s, ACS latency (p50/p99), and CPU per login from /proc: Portico's
+   process (utime+stime), the embedded PostgreSQL's processes (postmaster and its children, when
+   --pg-dir is given) and the load generator's (wrk's process, or this script's own).
 """
 import argparse
 import base64
@@ -24,7 +33,10 @@ import glob
 import http.client
 import json
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -104,14 +116,28 @@ def pg_pids(pg_dir):
     return pids
 
 
-def pg_ticks(pids):
-    total = 0
+def pg_ticks(pg_dir):
+    """{key: CPU ticks} of the cluster now: each live process by (pid, "backend" or "background"),
+    and ("exited", "background"): what the postmaster's exited children used (cutime + cstime;
+    autovacuum workers come and go). A process started during the run counts from zero."""
+    out = {}
+    pids = pg_pids(pg_dir)
     for p in pids:
         try:
-            total += cpu_ticks(p)
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                title = f.read().decode(errors="replace")
+            kind = "backend" if "(" in title or "[local]" in title else "background"
+            out[(p, kind)] = cpu_ticks(p)
         except OSError:
-            pass  # a backend that exited meanwhile (the pool keeps its connections: rare)
-    return total
+            pass
+    if pids:
+        try:
+            with open(f"/proc/{pids[0]}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            out[("exited", "background")] = int(rest[13]) + int(rest[14])  # cutime, cstime (16, 17)
+        except OSError:
+            pass
+    return out
 
 
 def create_connection(c, base, key, idp_env):
@@ -185,6 +211,122 @@ def run_pool(n_threads, items, work):
     return results
 
 
+def saml_sessions(c, base, key, org):
+    """How many live SAML sessions the organization has (every page of the sessions API)."""
+    n, cursor = 0, None
+    while True:
+        q = "?limit=200" + (f"&cursor={cursor}" if cursor else "")
+        status, _, data = c.request("GET", f"{base}/api/user/organizations/{org}/sessions{q}",
+                                    headers={"X-Api-Key": key})
+        if status != 200:
+            die(f"listing sessions: {status} {data[:300]!r}")
+        body = json.loads(data)
+        n += sum(1 for s in body["data"] if s.get("method") == "saml")
+        cursor = (body.get("pagination") or {}).get("nextCursor")
+        if not cursor:
+            return n
+
+
+def post_login(c, acs, item):
+    """POSTs one prepared login: (ok, seconds, session cookie, description)."""
+    form, cookie = item
+    t = time.perf_counter()
+    status, headers, data = c.request("POST", acs, form, {
+        "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    dt = time.perf_counter() - t
+    loc = headers.get("Location", "")
+    session = next((v.split(";", 1)[0] for v in headers.get_all("Set-Cookie") or []
+                    if v.startswith("portico_session=")), None)
+    ok = status == 302 and "error=" not in loc and session is not None
+    return ok, dt, session, f"{status} {loc} {data[:200]!r}"
+
+
+def check_session(c, base, cookie):
+    status, _, data = c.request("GET", f"{base}/api/user/me", headers={"Cookie": cookie})
+    me = json.loads(data) if status == 200 else {}
+    email = me.get("data", {}).get("user", {}).get("email")
+    method = me.get("data", {}).get("authentication", {}).get("method")
+    if email != EMAIL or method != "saml":
+        die(f"a session from the ACS does not work on /api/user/me: {status} {data[:300]!r}")
+
+
+class Cpu:
+    """CPU ticks of Portico, the embedded PostgreSQL (per process) and the load generator."""
+
+    def __init__(self, pid, pg_dir, gen_pid=None):
+        self.pid, self.pg_dir, self.gen_pid = pid, pg_dir, gen_pid
+
+    def snap(self):
+        if self.gen_pid:
+            gen = cpu_ticks(self.gen_pid)
+        else:
+            t = os.times()
+            gen = (t.user + t.system) * HZ
+        return cpu_ticks(self.pid), pg_ticks(self.pg_dir) if self.pg_dir else {}, gen
+
+    @staticmethod
+    def spent(before, after):
+        """Ticks spent between two snaps: (Portico, PostgreSQL, load generator, PostgreSQL's
+        backends)."""
+        pg = {k: t - before[1].get(k, 0) for k, t in after[1].items()}
+        backends = sum(t for (_, kind), t in pg.items() if kind == "backend")
+        return after[0] - before[0], sum(pg.values()), after[2] - before[2], backends
+
+
+def run_python(c, acs, items, parallel):
+    """The timed POSTs with this script's threads: (ok, failed, wall s, latencies s, first failure)."""
+    t0 = time.monotonic()
+    results = run_pool(parallel, items, lambda item: post_login(c, acs, item))
+    wall = time.monotonic() - t0
+    failed = [r for r in results if not r[0]]
+    return (len(results) - len(failed), len(failed), wall, sorted(r[1] for r in results),
+            failed[0][3] if failed else "")
+
+
+def run_wrk(base, acs, items, connections, threads, cpu, timeout):
+    """The timed POSTs with wrk: (ok, failed, wall s, (p50 s, p99 s), first failure, cpu before, after)."""
+    path = urllib.parse.urlsplit(acs).path
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory(prefix="bench-saml-") as tmp:
+        req_file = os.path.join(tmp, "requests.tsv")
+        with open(req_file, "w") as f:
+            for form, cookie in items:
+                f.write(f"{path}\t{cookie}\t{form.decode()}\n")
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{timeout}s", "--timeout", "30s", "--latency",
+               "-s", os.path.join(here, "bench-saml.lua"), base, "--", req_file, str(threads)]
+        before = cpu.snap()[:2]  # Portico and PostgreSQL are idle until wrk's first request
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        cpu.gen_pid = proc.pid
+        deadline = time.monotonic() + timeout
+        done, lines = [], []
+        gen0 = cpu_ticks(proc.pid)
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("DONE "):
+                done.append(line.split(" ", 6))
+                if len(done) == threads:
+                    break
+            if time.monotonic() > deadline:
+                break
+        after = cpu.snap()
+        proc.send_signal(signal.SIGINT)  # wrk sleeps for -d otherwise; SIGINT ends it at once
+        lines += [l.rstrip("\n") for l in proc.stdout]
+        proc.wait()
+    if len(done) != threads:
+        die("wrk did not get every answer:\n" + "\n".join(lines[-20:]))
+    ok = sum(int(d[2]) for d in done)
+    failed = sum(int(d[3]) for d in done)
+    wall = (max(int(d[5]) for d in done) - min(int(d[4]) for d in done)) / 1e6
+    first_failure = next((d[6].strip() for d in done if len(d) > 6 and d[6].strip()), "")
+    lat = next((l for l in lines if l.startswith("LATENCY_US ")), "")
+    vals = dict(kv.split("=") for kv in lat.split()[1:])
+    errors = next((l for l in lines if l.startswith("ERRORS ")), "ERRORS ?")
+    if any(not kv.endswith("=0") for kv in errors.split()[1:]):
+        print(f"wrk {errors}", file=sys.stderr)
+    return (ok, failed, wall, (float(vals.get("p50", 0)) / 1e6, float(vals.get("p99", 0)) / 1e6), first_failure,
+            before + (gen0,), after)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
@@ -194,71 +336,72 @@ def main():
     ap.add_argument("--pg-dir")
     ap.add_argument("--slug", default="dev")
     ap.add_argument("--logins", type=int, default=1000)
-    ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--parallel", type=int, default=16, help="connections (requests in flight)")
     ap.add_argument("--prep-parallel", type=int, default=4)
+    ap.add_argument("--fixture-url", action="append", default=[],
+                    help="more fixture endpoints of IdP processes with the same key and entity ID")
+    ap.add_argument("--driver", choices=("wrk", "python"), default="wrk")
+    ap.add_argument("--wrk-threads", type=int, default=1)
     a = ap.parse_args()
     base = a.base.rstrip("/")
     idp_env = read_env(os.path.join(a.idp_dir, "env"))
     c = Client()
+    if a.driver == "wrk" and (a.parallel % a.wrk_threads or a.logins < a.wrk_threads):
+        die("--parallel must be a multiple of --wrk-threads, and --logins at least --wrk-threads")
 
     conn = create_connection(c, base, a.key, idp_env)
     sp, acs = conn["spEntityId"], conn["spAcsUrl"]
     print(f"connection {conn['id']}: SP {sp}, ACS {acs}")
 
     t0 = time.monotonic()
-    prepared = run_pool(a.prep_parallel, list(range(a.logins + 1)),
-                        lambda _: prepare_one(c, base, a.slug, idp_env["PORTICO_TEST_SAML_FIXTURE_URL"], sp, acs))
+    fixtures = [idp_env["PORTICO_TEST_SAML_FIXTURE_URL"]] + a.fixture_url
+    prepared = run_pool(a.prep_parallel, list(range(a.logins + 2)),
+                        lambda i: prepare_one(c, base, a.slug, fixtures[i % len(fixtures)], sp, acs))
     prep_s = time.monotonic() - t0
     print(f"prepared {len(prepared)} logins (login start + signed IdP response each) in {prep_s:.1f}s, untimed")
     if prep_s > 420:
         print("warning: preparation took over 7 minutes; the first responses are close to their"
               " 10-minute issue window (use fewer --saml-logins)", file=sys.stderr)
 
-    app_url_marker = "error="
-
-    def post(item):
-        form, cookie = item
-        t = time.perf_counter()
-        status, headers, data = c.request("POST", acs, form, {
-            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
-        dt = time.perf_counter() - t
-        loc = headers.get("Location", "")
-        session = next((v.split(";", 1)[0] for v in headers.get_all("Set-Cookie") or []
-                        if v.startswith("portico_session=")), None)
-        ok = status == 302 and app_url_marker not in loc and session is not None
-        return ok, dt, session, f"{status} {loc} {data[:200]!r}"
-
-    warm = post(prepared[0])
+    warm = post_login(c, acs, prepared[0])
     if not warm[0]:
         die(f"warm-up login failed: {warm[3]}")
-    # Fresh per-thread connections for the timed part are opened by the pool's own threads.
-    items = prepared[1:]
-    pgp = pg_pids(a.pg_dir) if a.pg_dir else []
-    c0, p0, s0, t0 = cpu_ticks(a.pid), pg_ticks(pgp), os.times(), time.monotonic()
-    results = run_pool(a.parallel, items, post)
-    t1, s1, p1, c1 = time.monotonic(), os.times(), pg_ticks(pgp), cpu_ticks(a.pid)
+    check_session(c, base, warm[2])
+    org = conn.get("organizationId") or conn.get("developerId")
+    sessions0 = saml_sessions(c, base, a.key, org) if org else None
+    items, last = prepared[1:-1], prepared[-1]
+    cpu = Cpu(a.pid, a.pg_dir)
+    if a.driver == "wrk":
+        timeout = 60 + a.logins // 50
+        n, nfail, wall, (p50, p99), first_failure, before, after = run_wrk(
+            base, acs, items, a.parallel, a.wrk_threads, cpu, timeout)
+        how = f"wrk, {a.parallel} connections, {a.wrk_threads} thread(s)"
+    else:
+        before = cpu.snap()
+        n, nfail, wall, lat, first_failure = run_python(c, acs, items, a.parallel)
+        after = cpu.snap()
+        p50, p99 = lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        how = f"python threads, {a.parallel} at a time"
+    if nfail:
+        print(f"{nfail} logins failed, first: {first_failure}", file=sys.stderr)
 
-    ok = [r for r in results if r[0]]
-    failed = [r for r in results if not r[0]]
-    if failed:
-        print(f"{len(failed)} logins failed, first: {failed[0][3]}", file=sys.stderr)
-    if ok:
-        status, _, data = c.request("GET", f"{base}/api/user/me", headers={"Cookie": ok[-1][2]})
-        me = json.loads(data) if status == 200 else {}
-        email = me.get("data", {}).get("user", {}).get("email")
-        method = me.get("data", {}).get("authentication", {}).get("method")
-        if email != EMAIL or method != "saml":
-            die(f"a session from the ACS does not work on /api/user/me: {status} {data[:300]!r}")
-    lat = sorted(r[1] for r in results)
-    n, wall = len(ok), t1 - t0
+    # The successes are real: as many new live SAML sessions, and the pipeline still works.
+    if sessions0 is not None:
+        grew = saml_sessions(c, base, a.key, org) - sessions0
+        if grew != n:
+            die(f"{n} logins counted but the organization has {grew} new SAML sessions")
+    tail = post_login(c, acs, last)
+    if not tail[0]:
+        die(f"the login after the run failed: {tail[3]}")
+    check_session(c, base, tail[2])
+
     per = max(n, 1)
-    self_ticks = (s1.user - s0.user) + (s1.system - s0.system)
+    ms = [t * 1000 / HZ / per for t in Cpu.spent(before, after)]
     print(f"SAML logins: {n}/{len(items)} succeeded in {wall:.2f}s = {n / wall:.1f} logins/s "
-          f"({a.parallel} at a time; ACS POST p50 {lat[len(lat) // 2] * 1000:.2f} ms, "
-          f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000:.2f} ms)")
-    pg = f"; PostgreSQL CPU per login: {(p1 - p0) * 1000 / HZ / per:.2f} ms" if pgp else ""
-    print(f"SAML Portico CPU per login: {(c1 - c0) * 1000 / HZ / per:.2f} ms{pg}; "
-          f"load generator CPU per login: {self_ticks * 1000 / per:.2f} ms")
+          f"({how}; ACS POST p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms)"
+          + ("; sessions checked" if sessions0 is not None else ""))
+    pg = (f"; PostgreSQL CPU per login: {ms[1]:.2f} ms ({ms[3]:.2f} in the backends)" if a.pg_dir else "")
+    print(f"SAML Portico CPU per login: {ms[0]:.2f} ms{pg}; load generator CPU per login: {ms[2]:.2f} ms")
     sys.exit(0 if n == len(items) else 1)
 
 

@@ -13,3 +13,4 @@ mod oidc_login;
 mod saml_login;
 mod sdk_api;
 mod sdk_python;
+mod signin_writes;

@@ -64,8 +64,29 @@ pub struct NewEvent {
     pub details: Option<serde_json::Value>,
 }
 
+impl NewEvent {
+    /// The stored actor kind (`system` when unset).
+    pub(crate) fn actor_kind_or_system(&self) -> &'static str {
+        if self.actor_kind.is_empty() {
+            "system"
+        } else {
+            self.actor_kind
+        }
+    }
+
+    /// The stored outcome.
+    pub(crate) fn outcome(&self) -> &'static str {
+        if self.success {
+            "success"
+        } else {
+            "failure"
+        }
+    }
+}
+
 /// Appends an event.
 pub async fn record(db: impl PgExecutor<'_>, e: NewEvent) -> Result<(), StoreError> {
+    let (kind, outcome) = (e.actor_kind_or_system(), e.outcome());
     sqlx::query(
         "INSERT INTO audit_events (id, organization_id, actor_user_id, actor_kind, action, outcome, reason, target_id,
                                    connection_id, ip, request_id, details)
@@ -74,13 +95,9 @@ pub async fn record(db: impl PgExecutor<'_>, e: NewEvent) -> Result<(), StoreErr
     .bind(portico_core::ids::prefixed(portico_core::ids::AUDIT_EVENT))
     .bind(e.organization_id)
     .bind(e.actor_user_id)
-    .bind(if e.actor_kind.is_empty() {
-        "system"
-    } else {
-        e.actor_kind
-    })
+    .bind(kind)
     .bind(e.action)
-    .bind(if e.success { "success" } else { "failure" })
+    .bind(outcome)
     .bind(e.reason)
     .bind(e.target_id)
     .bind(e.connection_id)

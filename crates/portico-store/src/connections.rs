@@ -81,6 +81,12 @@ const COLS: &str = "id, organization_id, name, protocol, status, is_default, pro
     ldap_bind_password, sp_private_key, domains, jit_provisioning, enforce, group_attribute, group_mappings,
     default_scopes, default_role, attribute_mapping, redirect_uris, last_test_at, last_test_success, created_at, updated_at";
 
+/// The same columns qualified by the alias `c` (for joins).
+pub(crate) const COLS_OF_C: &str = "c.id, c.organization_id, c.name, c.protocol, c.status, c.is_default, c.provider,
+    c.config, c.client_secret, c.ldap_bind_password, c.sp_private_key, c.domains, c.jit_provisioning, c.enforce,
+    c.group_attribute, c.group_mappings, c.default_scopes, c.default_role, c.attribute_mapping, c.redirect_uris,
+    c.last_test_at, c.last_test_success, c.created_at, c.updated_at";
+
 /// Inserts a connection row as given (all columns but timestamps and test results).
 pub async fn insert(db: impl PgExecutor<'_>, c: &Connection) -> Result<Connection, StoreError> {
     Ok(sqlx::query_as::<_, Connection>(&format!(
@@ -209,4 +215,19 @@ pub async fn has_ready(db: impl PgExecutor<'_>, org_id: &str) -> Result<bool, St
     .bind(org_id)
     .fetch_one(db)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_aliased_columns_are_the_columns() {
+        let plain: Vec<&str> = COLS.split(',').map(str::trim).collect();
+        let aliased: Vec<String> = COLS_OF_C
+            .split(',')
+            .map(|c| c.trim().trim_start_matches("c.").to_owned())
+            .collect();
+        assert_eq!(plain, aliased);
+    }
 }

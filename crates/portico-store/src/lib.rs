@@ -17,6 +17,7 @@ pub mod page;
 pub mod replay;
 pub mod sealed;
 pub mod sessions;
+pub mod signin;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

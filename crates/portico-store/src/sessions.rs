@@ -54,13 +54,11 @@ pub struct SessionView {
     pub user_created_at: DateTime<Utc>,
 }
 
-/// A new session's fields.
-#[derive(Debug)]
+/// A new session's fields (its user is given apart: see [`insert`] and [`crate::signin`]).
+#[derive(Debug, Clone, Copy)]
 pub struct NewSession<'a> {
     /// Row id.
     pub id: &'a str,
-    /// The user.
-    pub user_id: &'a str,
     /// The organization (SSO sessions).
     pub organization_id: Option<&'a str>,
     /// Sign-in method.
@@ -85,21 +83,29 @@ pub struct NewSession<'a> {
     pub mapped_scopes: &'a [String],
 }
 
-const COLS: &str = "s.id, s.user_id, s.organization_id, s.method, s.mfa, s.connection_id, s.idp_subject, s.groups, s.mapped_scopes, s.ip, s.created_at, s.expires_at, s.revoked_at";
+impl NewSession<'_> {
+    /// The user agent, cut to the 512 characters the column holds.
+    pub(crate) fn user_agent_capped(&self) -> Option<String> {
+        self.user_agent.map(|u| u.chars().take(512).collect())
+    }
+}
+
+/// The session columns, as [`Session`] reads them, of the alias `s`.
+pub(crate) const COLS: &str = "s.id, s.user_id, s.organization_id, s.method, s.mfa, s.connection_id, s.idp_subject, s.groups, s.mapped_scopes, s.ip, s.created_at, s.expires_at, s.revoked_at";
 const VIEW: &str =
     "u.email, u.name, u.status AS user_status, u.created_at AS user_created_at, c.name AS connection_name
      FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN sso_connections c ON c.id = s.connection_id";
 
-/// Inserts a session.
-pub async fn insert(db: impl PgExecutor<'_>, s: NewSession<'_>) -> Result<Session, StoreError> {
-    let ua = s.user_agent.map(|u| u.chars().take(512).collect::<String>());
+/// Inserts a session of `user_id`.
+pub async fn insert(db: impl PgExecutor<'_>, user_id: &str, s: NewSession<'_>) -> Result<Session, StoreError> {
+    let ua = s.user_agent_capped();
     Ok(sqlx::query_as::<_, Session>(&format!(
         "INSERT INTO sessions AS s (id, user_id, organization_id, method, mfa, token_hash, ip, user_agent, expires_at,
                                connection_id, idp_subject, groups, mapped_scopes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLS}"
     ))
     .bind(s.id)
-    .bind(s.user_id)
+    .bind(user_id)
     .bind(s.organization_id)
     .bind(s.method)
     .bind(s.mfa)

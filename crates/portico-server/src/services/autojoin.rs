@@ -37,7 +37,8 @@ const JOIN_REQUEST_ID: &str = "jrq_";
 pub enum Proof<'a> {
     /// An operator-provisioned password account.
     PasswordAccount,
-    /// An identity asserted by a connection of `organization_id`.
+    /// An identity asserted by a connection of `organization_id` and admitted through it: the
+    /// user is a member of `organization_id`.
     Idp {
         /// The connection's organization.
         organization_id: &'a str,
@@ -80,6 +81,14 @@ async fn try_at_sign_in(
     user: &User,
     proof: Proof<'_>,
 ) -> Result<Option<Outcome>, StoreError> {
+    if let Proof::Idp { organization_id } = proof {
+        // Only the organization that verified the email's domain could auto-join the user: when
+        // that is another organization, its domain is not asserted by its own IdP (skipped, see
+        // the module doc); when it is `organization_id`, admission made the user a member
+        // already. Either way nothing to do, and nothing to query.
+        tracing::trace!(user = %user.id, organization_id, "auto-join: an IdP sign-in, nothing to do");
+        return Ok(None);
+    }
     let Some(email_domain) = portico_core::domain::of_email(&user.email) else {
         return Ok(None);
     };
@@ -89,12 +98,6 @@ async fn try_at_sign_in(
     else {
         return Ok(None);
     };
-    if let Proof::Idp { organization_id } = proof {
-        if organization_id != d.organization_id {
-            tracing::debug!(user = %user.id, domain = %d.domain, "auto-join skipped: the email was asserted by another organization's IdP");
-            return Ok(None);
-        }
-    }
     if orgs::role_of(db, &d.organization_id, &user.id).await?.is_some()
         || join_requests::is_open_or_rejected(db, &d.organization_id, &user.id).await?
     {

@@ -14,8 +14,8 @@ use portico_store::{audit, StoreError};
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::services::audit::{event, failed};
-use crate::services::provision::{self, Admitted};
-use crate::services::sessions::{self, CreatedSession, SessionSpec};
+use crate::services::provision::Admitted;
+use crate::services::sessions::CreatedSession;
 use crate::state::AppState;
 
 /// Which kind of login a transaction is.
@@ -258,7 +258,7 @@ pub async fn consume(
             "state missing or oversized",
         ));
     }
-    let tx = logins::consume(&state.db, &token::digest(state_param))
+    let (tx, conn) = logins::consume_with_connection(&state.db, &token::digest(state_param))
         .await?
         .ok_or_else(|| {
             LoginFailure::new(
@@ -267,15 +267,13 @@ pub async fn consume(
                 "unknown or already used state",
             )
         })?;
-    let conn = connections::by_id(&state.db, &tx.connection_id, Some(&tx.organization_id))
-        .await?
-        .ok_or_else(|| {
-            LoginFailure::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_STATE",
-                "connection of the transaction is gone",
-            )
-        })?;
+    let conn = conn.ok_or_else(|| {
+        LoginFailure::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_STATE",
+            "connection of the transaction is gone",
+        )
+    })?;
     if tx.expires_at <= Utc::now() {
         return Err(LoginFailure::new(
             StatusCode::BAD_REQUEST,
@@ -330,7 +328,8 @@ pub struct Completed {
     pub identity: ExternalIdentity,
 }
 
-/// Completes a login on `conn` with what came back, creates the session, audits the outcome.
+/// Completes a login on `conn` with what came back: the IdP's answer verified, then admission,
+/// the session and its audit event (`services::signin`).
 pub async fn complete(
     state: &AppState,
     ctx: &ClientInfo,
@@ -360,54 +359,7 @@ pub async fn complete(
             };
             LoginFailure::new(status, e.code(), e.to_string()).at(conn)
         })?;
-    crate::services::saml_login::check_replay(state, conn, &identity).await?;
-    let admitted = provision::admit(&state.db, conn, &identity).await.map_err(|r| {
-        let status = if r.code == "INTERNAL" {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::FORBIDDEN
-        };
-        LoginFailure::new(
-            status,
-            if r.code == "INTERNAL" { "INTERNAL_ERROR" } else { r.code },
-            r.reason,
-        )
-        .at(conn)
-    })?;
-    let session = sessions::create(
-        &state.db,
-        &state.settings,
-        SessionSpec {
-            user_id: &admitted.user.id,
-            method: &conn.protocol,
-            mfa: identity.mfa,
-            organization_id: Some(&conn.organization_id),
-            connection_id: Some(&conn.id),
-            idp_subject: Some(&identity.subject),
-            groups: &identity.groups,
-            mapped_scopes: &admitted.mapped_scopes,
-            idp_expires_at: identity.expires_at,
-        },
-        ctx,
-    )
-    .await
-    .map_err(|e| LoginFailure::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", e.to_string()).at(conn))?;
-    let mut e = event(ctx, None, Some(&conn.organization_id), "sign_in.sso");
-    e.actor_user_id = Some(admitted.user.id.clone());
-    e.actor_kind = "user";
-    e.connection_id = Some(conn.id.clone());
-    e.target_id = Some(session.session.id.clone());
-    e.details = Some(serde_json::json!({
-        "protocol": conn.protocol, "subject": identity.subject, "provisioned": admitted.provisioned, "mfa": identity.mfa,
-    }));
-    if let Err(err) = audit::record(&state.db, e).await {
-        tracing::error!(error = %err, "audit write failed");
-    }
-    Ok(Completed {
-        session,
-        admitted,
-        identity,
-    })
+    crate::services::signin::finish(state, ctx, conn, identity).await
 }
 
 /// Writes the audit event of a failed login.

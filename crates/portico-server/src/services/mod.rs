@@ -18,6 +18,7 @@ pub mod policy;
 pub mod provision;
 pub mod saml_login;
 pub mod sessions;
+pub mod signin;
 pub mod sso_settings;
 pub mod tokens;
 pub mod totp;

@@ -117,8 +117,25 @@ fn email_domain(email: &str) -> Option<String> {
         .filter(|d| !d.is_empty())
 }
 
-/// Admits `identity` through `conn`, provisioning as the connection allows.
-pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) -> Result<Admitted, Refusal> {
+/// The role group mapping wants for an existing member at each sign-in, when the connection
+/// maps groups to roles (None: it does not, and the member's role is left as it is). Owners are
+/// never changed, whatever this says.
+pub fn wanted_role(conn: &Connection, groups: &[String]) -> Option<String> {
+    manages_roles(conn).then(|| role_for(conn, groups))
+}
+
+/// The role of a membership created or re-evaluated by group mapping: the mapped role, else the
+/// connection's default role (never `owner`), else `member`.
+fn role_for(conn: &Connection, groups: &[String]) -> String {
+    role_from_scopes(&map_scopes(conn, groups))
+        .map(|r| r.as_str().to_owned())
+        .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
+        .unwrap_or_else(|| "member".to_owned())
+}
+
+/// The checks that need no database: a usable email, not marked unverified by the IdP, on one
+/// of the connection's domains when it lists any. Returns the email and its domain.
+pub fn check_email<'a>(conn: &Connection, identity: &'a ExternalIdentity) -> Result<(&'a str, String), Refusal> {
     let email = identity
         .email
         .as_deref()
@@ -138,8 +155,25 @@ pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) 
             format!("domain {domain} is not among the connection's domains"),
         ));
     }
+    Ok((email, domain))
+}
+
+/// Admits `identity` through `conn`, provisioning as the connection allows.
+pub async fn admit(db: &PgPool, conn: &Connection, identity: &ExternalIdentity) -> Result<Admitted, Refusal> {
+    let (email, domain) = check_email(conn, identity)?;
+    admit_checked(db, conn, identity, email, &domain).await
+}
+
+/// [`admit`] once [`check_email`] passed (`email` and `domain` are what it returned).
+pub async fn admit_checked(
+    db: &PgPool,
+    conn: &Connection,
+    identity: &ExternalIdentity,
+    email: &str,
+    domain: &str,
+) -> Result<Admitted, Refusal> {
     for attempt in 0..3 {
-        match admit_once(db, conn, identity, email, &domain).await {
+        match admit_once(db, conn, identity, email, domain).await {
             Err(AdmitError::Store(StoreError::Conflict(c))) if attempt < 2 => {
                 tracing::debug!(constraint = %c, "concurrent provisioning; retrying");
             }
@@ -257,7 +291,6 @@ async fn admit_once(
     if !user.is_active() {
         return Err(Refusal::new("USER_DISABLED", format!("user {} is disabled", user.id)).into());
     }
-    let mapped_role = role_from_scopes(&map_scopes(conn, &identity.groups));
     match orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await? {
         None => {
             if !conn.jit_provisioning {
@@ -267,20 +300,13 @@ async fn admit_once(
                 )
                 .into());
             }
-            let role = mapped_role
-                .map(|r| r.as_str().to_owned())
-                .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
-                .unwrap_or_else(|| "member".to_owned());
+            let role = role_for(conn, &identity.groups);
             orgs::add_member(&mut *tx, &conn.organization_id, &user.id, &role).await?;
         }
         // When the connection maps groups to roles, the IdP's groups keep deciding the role at every
         // sign-in (leaving the group demotes); owners are never touched.
-        Some(current) if current != "owner" && manages_roles(conn) => {
-            let target = mapped_role
-                .map(|r| r.as_str().to_owned())
-                .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
-                .unwrap_or_else(|| "member".to_owned());
-            if target != current {
+        Some(current) if current != "owner" => {
+            if let Some(target) = wanted_role(conn, &identity.groups).filter(|t| *t != current) {
                 orgs::set_role(&mut *tx, &conn.organization_id, &user.id, &target).await?;
             }
         }

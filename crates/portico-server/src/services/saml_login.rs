@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use portico_core::idp::{ExternalIdentity, LoginInput, PendingLogin};
 use portico_store::connections::{self, Connection};
+use portico_store::signin::Replay;
 
 use crate::extract::ClientInfo;
 use crate::services::login::{self, Completed, LoginFailure, Mode};
@@ -24,26 +25,41 @@ pub fn binding_same_site(state: &AppState, conn: &Connection) -> &'static str {
     }
 }
 
-/// Records the identity's assertion ID in the replay cache (until the assertion's expiry, at
-/// least ten minutes); a second use of the same assertion on the connection is refused.
+/// What the replay cache keeps of the identity's assertion (SAML only): its ID, until the
+/// assertion's expiry and at least ten minutes.
+pub fn replay_record(identity: &ExternalIdentity) -> Option<Replay<'_>> {
+    let id = identity.assertion_id.as_deref()?;
+    let floor = Utc::now() + Duration::seconds(MIN_REPLAY_RETENTION_SECS);
+    Some(Replay {
+        assertion_id: id,
+        expires_at: identity.expires_at.map_or(floor, |e| e.max(floor)),
+    })
+}
+
+/// The failure of an assertion used a second time.
+pub fn replayed(conn: &Connection, assertion_id: &str) -> LoginFailure {
+    LoginFailure::on(
+        conn,
+        StatusCode::BAD_REQUEST,
+        "ASSERTION_REPLAYED",
+        format!("assertion {assertion_id} was already used"),
+    )
+}
+
+/// Records the identity's assertion ID in the replay cache (see [`replay_record`]); a second use
+/// of the same assertion on the connection is refused. (The sign-in's own path records it in
+/// the statement that admits a returning identity: `services::signin`.)
 pub async fn check_replay(
     state: &AppState,
     conn: &Connection,
     identity: &ExternalIdentity,
 ) -> Result<(), LoginFailure> {
-    let Some(id) = identity.assertion_id.as_deref() else {
+    let Some(r) = replay_record(identity) else {
         return Ok(());
     };
-    let floor = Utc::now() + Duration::seconds(MIN_REPLAY_RETENTION_SECS);
-    let until = identity.expires_at.map_or(floor, |e| e.max(floor));
-    match portico_store::replay::record(&state.db, &conn.id, id, until).await {
+    match portico_store::replay::record(&state.db, &conn.id, r.assertion_id, r.expires_at).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(LoginFailure::on(
-            conn,
-            StatusCode::BAD_REQUEST,
-            "ASSERTION_REPLAYED",
-            format!("assertion {id} was already used"),
-        )),
+        Ok(false) => Err(replayed(conn, r.assertion_id)),
         Err(e) => Err(LoginFailure::on(
             conn,
             StatusCode::INTERNAL_SERVER_ERROR,

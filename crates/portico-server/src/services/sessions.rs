@@ -52,6 +52,34 @@ pub fn expiry(settings: &Settings, now: DateTime<Utc>, idp_expires_at: Option<Da
     }
 }
 
+/// A session about to be written: its id, its token (shown once) and the token's digest.
+pub struct Minted {
+    /// Row id (`ses_…` for password sessions, `ssosess_…` for SSO).
+    pub id: String,
+    /// The bearer token.
+    pub token: SecretString,
+    /// SHA-256 of the token (what is stored).
+    pub digest: Vec<u8>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Mints the id, token and expiry of a new session signed in by `method` (see [`expiry`]).
+pub fn mint(settings: &Settings, method: &str, idp_expires_at: Option<DateTime<Utc>>) -> Minted {
+    let minted = token::mint(token::SESSION_PREFIX);
+    let id = if method == "password" {
+        ids::prefixed(ids::SESSION)
+    } else {
+        ids::prefixed(ids::SSO_SESSION)
+    };
+    Minted {
+        id,
+        token: minted.token,
+        digest: minted.digest,
+        expires_at: expiry(settings, Utc::now(), idp_expires_at),
+    }
+}
+
 /// Creates a session.
 pub async fn create(
     db: impl PgExecutor<'_>,
@@ -59,25 +87,19 @@ pub async fn create(
     spec: SessionSpec<'_>,
     client: &ClientInfo,
 ) -> Result<CreatedSession, ApiError> {
-    let now = Utc::now();
-    let minted = token::mint(token::SESSION_PREFIX);
-    let id = if spec.method == "password" {
-        ids::prefixed(ids::SESSION)
-    } else {
-        ids::prefixed(ids::SSO_SESSION)
-    };
+    let minted = mint(settings, spec.method, spec.idp_expires_at);
     let session = sessions::insert(
         db,
+        spec.user_id,
         NewSession {
-            id: &id,
-            user_id: spec.user_id,
+            id: &minted.id,
             organization_id: spec.organization_id,
             method: spec.method,
             mfa: spec.mfa,
             digest: &minted.digest,
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
-            expires_at: expiry(settings, now, spec.idp_expires_at),
+            expires_at: minted.expires_at,
             connection_id: spec.connection_id,
             idp_subject: spec.idp_subject,
             groups: spec.groups,

@@ -25,7 +25,9 @@
    afterwards, yields a session that works on /api/user/me.
 4. Prints complete logins/s, ACS latency (p50/p99), and CPU per login from /proc: Portico's
    process (utime+stime), the embedded PostgreSQL's processes (postmaster and its children, when
-   --pg-dir is given) and the load generator's (wrk's process, or this script's own).
+   --pg-dir is given, exited ones included) and the load generator's (wrk's process including
+   its reading of the requests, or this script's own); and how busy the machine was, and how much
+   of it the hypervisor took (steal: the VM's figures swing with it).
 """
 import argparse
 import base64
@@ -250,6 +252,13 @@ def check_session(c, base, cookie):
         die(f"a session from the ACS does not work on /api/user/me: {status} {data[:300]!r}")
 
 
+def machine_ticks():
+    """The machine's CPU ticks from /proc/stat: (busy, idle, steal)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    return sum(v[:3]) + sum(v[5:7]), v[3] + v[4], v[7]
+
+
 class Cpu:
     """CPU ticks of Portico, the embedded PostgreSQL (per process) and the load generator."""
 
@@ -262,7 +271,7 @@ class Cpu:
         else:
             t = os.times()
             gen = (t.user + t.system) * HZ
-        return cpu_ticks(self.pid), pg_ticks(self.pg_dir) if self.pg_dir else {}, gen
+        return cpu_ticks(self.pid), pg_ticks(self.pg_dir) if self.pg_dir else {}, gen, machine_ticks()
 
     @staticmethod
     def spent(before, after):
@@ -271,6 +280,13 @@ class Cpu:
         pg = {k: t - before[1].get(k, 0) for k, t in after[1].items()}
         backends = sum(t for (_, kind), t in pg.items() if kind == "backend")
         return after[0] - before[0], sum(pg.values()), after[2] - before[2], backends
+
+    @staticmethod
+    def machine(before, after):
+        """The machine during the run: (busy share, share stolen by the hypervisor), 0-1."""
+        busy, idle, steal = (a - b for a, b in zip(after[3], before[3]))
+        total = max(busy + idle + steal, 1)
+        return busy / total, steal / total
 
 
 def run_python(c, acs, items, parallel):
@@ -294,7 +310,7 @@ def run_wrk(base, acs, items, connections, threads, cpu, timeout):
                 f.write(f"{path}\t{cookie}\t{form.decode()}\n")
         cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{timeout}s", "--timeout", "30s", "--latency",
                "-s", os.path.join(here, "bench-saml.lua"), base, "--", req_file, str(threads)]
-        before = cpu.snap()[:2]  # Portico and PostgreSQL are idle until wrk's first request
+        before = cpu.snap()  # Portico and PostgreSQL are idle until wrk's first request
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         cpu.gen_pid = proc.pid
         deadline = time.monotonic() + timeout
@@ -324,7 +340,7 @@ def run_wrk(base, acs, items, connections, threads, cpu, timeout):
     if any(not kv.endswith("=0") for kv in errors.split()[1:]):
         print(f"wrk {errors}", file=sys.stderr)
     return (ok, failed, wall, (float(vals.get("p50", 0)) / 1e6, float(vals.get("p99", 0)) / 1e6), first_failure,
-            before + (gen0,), after)
+            (before[0], before[1], gen0, before[3]), after)
 
 
 def main():
@@ -336,7 +352,7 @@ def main():
     ap.add_argument("--pg-dir")
     ap.add_argument("--slug", default="dev")
     ap.add_argument("--logins", type=int, default=1000)
-    ap.add_argument("--parallel", type=int, default=16, help="connections (requests in flight)")
+    ap.add_argument("--parallel", type=int, default=8, help="connections (requests in flight)")
     ap.add_argument("--prep-parallel", type=int, default=4)
     ap.add_argument("--fixture-url", action="append", default=[],
                     help="more fixture endpoints of IdP processes with the same key and entity ID")
@@ -401,7 +417,9 @@ def main():
           f"({how}; ACS POST p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms)"
           + ("; sessions checked" if sessions0 is not None else ""))
     pg = (f"; PostgreSQL CPU per login: {ms[1]:.2f} ms ({ms[3]:.2f} in the backends)" if a.pg_dir else "")
-    print(f"SAML Portico CPU per login: {ms[0]:.2f} ms{pg}; load generator CPU per login: {ms[2]:.2f} ms")
+    busy, stolen = Cpu.machine(before, after)
+    print(f"SAML Portico CPU per login: {ms[0]:.2f} ms{pg}; load generator CPU per login: {ms[2]:.2f} ms "
+          f"(the {os.cpu_count()} cores {busy:.0%} busy, {stolen:.0%} stolen by the hypervisor)")
     sys.exit(0 if n == len(items) else 1)
 
 

@@ -5,9 +5,11 @@
 mod support;
 
 mod domains_policy;
+mod faults;
 mod foundation;
 mod foundation_auth;
 mod foundation_ops;
+mod hygiene;
 mod ldap_login;
 mod oidc_login;
 mod saml_login;

@@ -65,6 +65,13 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Trust the first `X-Forwarded-For` address as the client IP (behind a proxy you control).
     pub trust_forwarded_for: bool,
+    /// Seconds a client has to send a request head, counted from when the connection starts
+    /// waiting for one (so also the longest a keep-alive connection may sit idle).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body once its head arrived.
+    pub body_read_timeout_secs: u64,
+    /// Open connections served at once; past it, new ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -74,6 +81,9 @@ impl Default for ServerSettings {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
             trust_forwarded_for: false,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 1024,
         }
     }
 }
@@ -86,6 +96,8 @@ pub struct DatabaseSettings {
     pub url: Option<SecretString>,
     /// Pool size.
     pub max_connections: u32,
+    /// Milliseconds a request waits for a database connection before answering 503.
+    pub acquire_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -93,6 +105,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             max_connections: default_pool_size(),
+            acquire_timeout_ms: 3000,
         }
     }
 }

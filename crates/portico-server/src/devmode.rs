@@ -33,9 +33,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             (SecretString::from(pg.database_url("postgres")), Some(pg))
         }
     };
-    let pool = portico_store::connect(url.expose_secret(), settings.database.max_connections)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool = portico_store::connect_with(
+        url.expose_secret(),
+        settings.database.max_connections,
+        std::time::Duration::from_millis(settings.database.acquire_timeout_ms.max(100)),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     portico_store::migrate(&pool).await.context("applying migrations")?;
     Ok(Database { pool, embedded })
 }

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use portico_store::StoreError;
 use serde::Serialize;
 
+/// `Retry-After` of every 503: a database restart or failover is usually over within seconds.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 2;
+
 /// One problem with one input field.
 #[derive(Clone, Debug, Serialize)]
 pub struct FieldIssue {
@@ -147,11 +150,17 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "internal error");
         }
         let status = self.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR && !matches!(self, Self::Internal(_)) {
+            tracing::error!(error = %self, code = self.code(), "internal error");
+        }
         let mut res = status.into_response();
-        if let Self::RateLimited { retry_after } = &self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                res.headers_mut().insert("retry-after", v);
-            }
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some(RETRY_AFTER_UNAVAILABLE_SECS),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            res.headers_mut().insert("retry-after", v);
         }
         let extra = match &self {
             Self::SsoRequired { login_url: Some(u) } => Some(("loginUrl", u.clone())),
@@ -178,7 +187,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(c) => Self::Conflict(conflict_message(&c)),
             StoreError::Constraint(c) => Self::field(constraint_field(&c), "value refused by a constraint"),
-            StoreError::Database(sqlx::Error::PoolTimedOut) => Self::Unavailable("database unavailable".into()),
+            StoreError::BadText => Self::field("body", "contains a character that cannot be stored (NUL)"),
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable("the database is unavailable; retry shortly".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -14,11 +14,11 @@ pub mod openapi;
 pub mod patch;
 pub mod ratelimit;
 pub mod respond;
+pub mod server;
 pub mod services;
 pub mod state;
 pub mod telemetry;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -36,10 +36,15 @@ pub fn router(state: AppState) -> Router {
     let (routes, ops) = api::all();
     let doc = api::ops::OpenApiDoc(Arc::new(openapi::document(&ops)));
     let max_body = state.settings.server.max_body_bytes;
+    let body_limit = std::time::Duration::from_secs(state.settings.server.body_read_timeout_secs.max(1));
     routes
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn(extract::uri_hygiene))
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            server::body_deadline(body_limit, max_body, req, next)
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
@@ -54,8 +59,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs = jobs::spawn(state.db.clone());
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let r = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let limits = server::ConnLimits::from(&state.settings.server);
+    let r = server::serve(listener, router(state), limits, shutdown).await;
     jobs.abort();
     r
 }

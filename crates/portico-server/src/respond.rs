@@ -41,6 +41,71 @@ impl Family {
     }
 }
 
+/// Routes a person's browser navigates to (sign-in starts, IdP callbacks, the provider's
+/// authorize and logout): their failures are shown as a page, never as raw JSON (SPEC §3).
+pub fn is_browser_route(path: &str) -> bool {
+    let sso_login = path
+        .strip_prefix("/api/auth/sso/")
+        .is_some_and(|rest| rest.ends_with("/login") && rest.matches('/').count() == 1);
+    sso_login
+        || path == "/api/auth/sso/callback"
+        || path.starts_with("/api/auth/sso/callback/")
+        || path == "/oauth2/authorize"
+        || path == "/oauth2/logout"
+}
+
+/// Whether the caller asked for HTML (a browser navigating), as opposed to a script.
+fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The small page a person sees when a browser route fails: what happened, what to do, and the
+/// request id to quote to support.
+pub fn error_page(err: &RenderedError, request_id: &str) -> String {
+    let (title, advice) = match err.status.as_u16() {
+        503 => (
+            "Sign-in is temporarily unavailable",
+            "The service is briefly unavailable. Wait a few seconds and try again.",
+        ),
+        s if s >= 500 => (
+            "Something went wrong",
+            "An unexpected error occurred. Try again; if it persists, contact your administrator.",
+        ),
+        _ => (
+            "Sign-in could not continue",
+            "Go back to the application and start the sign-in again.",
+        ),
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head>\
+         <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\"><h1>{title}</h1>\
+         <p>{message}</p><p>{advice}</p><p><small>Error {code} · request id <code>{rid}</code></small></p>\
+         </body></html>\n",
+        message = html_escape(&err.message),
+        code = html_escape(err.code),
+        rid = html_escape(request_id),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A successful Organization-API response.
 #[derive(Debug)]
 pub struct Envelope {
@@ -168,6 +233,7 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
     let request_id =
         sane_request_id(req.headers().get("x-request-id")).unwrap_or_else(|| ulid::Ulid::new().to_string());
     let family = Family::of(req.uri().path());
+    let html = is_browser_route(req.uri().path()) && wants_html(req.headers());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -203,13 +269,17 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
         None => None,
     };
     if let Some(err) = rendered {
-        let body = render(family, &err, &request_id);
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let (bytes, content_type) = if html {
+            (error_page(&err, &request_id).into_bytes(), "text/html; charset=utf-8")
+        } else {
+            let body = render(family, &err, &request_id);
+            (serde_json::to_vec(&body).unwrap_or_default(), "application/json")
+        };
         *res.body_mut() = Body::from(bytes);
         *res.status_mut() = err.status;
         res.headers_mut().remove(header::CONTENT_LENGTH);
         res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);

@@ -28,15 +28,48 @@ pub use sqlx::{PgPool, Postgres, Transaction};
 
 use std::time::Duration;
 
+/// How long a request waits for a pooled connection (and a connect keeps retrying a refused
+/// server) before the store answers [`StoreError::Unavailable`].
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A pooled connection idle longer than this is pinged before use (a quiet night's database
+/// restart leaves every idle connection dead; under load they are idle for milliseconds).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(2);
+/// How long that ping may take before the connection is discarded.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Opens a pool to `url` with at most `max_connections`.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Opens a pool to `url` with at most `max_connections`, waiting at most `acquire_timeout` for a
+/// connection.
+///
+/// Connections are checked before use only when they may be dead: idle for a while, or opened
+/// before the last connection-class failure this process saw (a restart drops them all; the
+/// first failure marks every older one suspect, so the next requests ping, discard and reopen
+/// instead of failing too). A ping before every acquire would double the round trips of short
+/// statements, so steady-state traffic pays none.
+pub async fn connect_with(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        // No ping before every acquire: that doubled the round trips of short statements. A
-        // connection broken by a database restart fails its next statement once and is replaced.
+        .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < PING_IF_IDLE_FOR && !error::opened_before_recent_fault(meta.age) {
+                    return Ok(true);
+                }
+                use sqlx::Connection;
+                match tokio::time::timeout(PING_TIMEOUT, conn.ping()).await {
+                    Ok(Ok(())) => Ok(true),
+                    // Discarded; the pool opens a fresh one.
+                    Ok(Err(_)) | Err(_) => Ok(false),
+                }
+            })
+        })
         .connect(url)
         .await
         .map_err(StoreError::from)
@@ -50,7 +83,11 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// True when the database answers a trivial query.
-pub async fn ping(pool: &PgPool) -> bool {
-    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+/// True when the database answers a trivial query within `limit` (waiting for a pooled
+/// connection included).
+pub async fn ping(pool: &PgPool, limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(pool)).await,
+        Ok(Ok(_))
+    )
 }

@@ -66,6 +66,12 @@ impl TestApp {
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
         logs::install();
         let url = db::fresh_database().await;
+        Self::start_on(&url, tweak).await
+    }
+
+    /// Starts an app on the (migrated) database at `url`, e.g. a private cluster a test stops.
+    pub async fn start_on(url: &str, tweak: impl FnOnce(&mut Settings)) -> Self {
+        logs::install();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://{addr}");
@@ -76,7 +82,13 @@ impl TestApp {
         settings.outbound.allow_insecure_http = true;
         settings.outbound.timeout_secs = 3;
         tweak(&mut settings);
-        let pool = portico_store::connect(&url, 8).await.expect("connect");
+        let pool = portico_store::connect_with(
+            url,
+            8,
+            std::time::Duration::from_millis(settings.database.acquire_timeout_ms),
+        )
+        .await
+        .expect("connect");
         let secrets = SecretBox::from_specs(&[SecretBox::generate_spec("t1")]).expect("keys");
         let state = AppState::new(settings, pool.clone(), secrets);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

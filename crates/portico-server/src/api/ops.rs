@@ -29,8 +29,12 @@ async fn healthz() -> OrgResult {
     Ok(Envelope::ok(serde_json::json!({ "status": "ok" })))
 }
 
+/// The readiness probe's own limit, so `/readyz` says "no" within a second however the database
+/// fails (refusing, hanging, or a pool exhausted by stuck requests).
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn readyz(State(state): State<AppState>) -> OrgResult {
-    if portico_store::ping(&state.db).await {
+    if portico_store::ping(&state.db, READY_PROBE_TIMEOUT).await {
         Ok(Envelope::ok(serde_json::json!({ "status": "ready", "database": "ok" })))
     } else {
         Err(ApiError::Unavailable("database unreachable".into()))

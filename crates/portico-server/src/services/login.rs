@@ -90,11 +90,11 @@ impl LoginFailure {
 
 impl From<StoreError> for LoginFailure {
     fn from(e: StoreError) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            format!("store: {e}"),
-        )
+        let reason = format!("store: {e}");
+        // The one store-error mapping decides the status and code (503 for an unreachable
+        // database, 500 only for a bug).
+        let api = ApiError::from(e);
+        Self::new(api.status(), api.code(), reason)
     }
 }
 

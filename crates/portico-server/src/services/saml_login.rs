@@ -69,19 +69,6 @@ pub async fn check_replay(
     }
 }
 
-/// The `SAMLResponse` and `RelayState` fields of a form-encoded POST.
-pub fn form_fields(body: &[u8]) -> (String, String) {
-    let (mut response, mut relay) = (String::new(), String::new());
-    for (k, v) in url::form_urlencoded::parse(body) {
-        match k.as_ref() {
-            "SAMLResponse" if response.is_empty() => response = v.into_owned(),
-            "RelayState" if relay.is_empty() => relay = v.into_owned(),
-            _ => {}
-        }
-    }
-    (response, relay)
-}
-
 /// The browser ACS: the transaction of `relay_state` (browser mode, binding cookie), then the
 /// response validated against its request ID and ACS.
 pub async fn browser_acs(

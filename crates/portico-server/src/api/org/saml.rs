@@ -2,7 +2,6 @@
 //! opt-in IdP-initiated ACS of one connection.
 
 use crate::respond::redirect_with_cookies;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderMap;
@@ -12,7 +11,7 @@ use portico_store::connections;
 use crate::api::Api;
 use crate::auth::cookie;
 use crate::error::ApiError;
-use crate::extract::ClientInfo;
+use crate::extract::{ClientInfo, ValidForm};
 use crate::services::login::{self, LoginFailure};
 use crate::services::{idp_saml, saml_login, sessions};
 use crate::state::AppState;
@@ -81,8 +80,25 @@ async fn fail(state: &AppState, ctx: &ClientInfo, f: LoginFailure, cookies: &[St
     redirect_with_cookies(&login::app_error_url(&state.settings, f.code), cookies)
 }
 
-async fn browser_acs(State(state): State<AppState>, ctx: ClientInfo, headers: HeaderMap, body: Bytes) -> Response {
-    let (saml_response, relay_state) = saml_login::form_fields(&body);
+/// The POST binding's form (other fields an IdP adds are ignored).
+#[derive(serde::Deserialize)]
+struct SamlPost {
+    #[serde(rename = "SAMLResponse", default)]
+    saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    relay_state: String,
+}
+
+async fn browser_acs(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    headers: HeaderMap,
+    ValidForm(form): ValidForm<SamlPost>,
+) -> Response {
+    let SamlPost {
+        saml_response,
+        relay_state,
+    } = form;
     let cookie_name = login::binding_cookie_name(&relay_state);
     let binding = cookie(&headers, &cookie_name);
     let clear = login::clear_binding_cookie(&state, &cookie_name);
@@ -100,9 +116,12 @@ async fn idp_initiated_acs(
     State(state): State<AppState>,
     ctx: ClientInfo,
     Path(id): Path<String>,
-    body: Bytes,
+    ValidForm(form): ValidForm<SamlPost>,
 ) -> Response {
-    let (saml_response, relay_state) = saml_login::form_fields(&body);
+    let SamlPost {
+        saml_response,
+        relay_state,
+    } = form;
     match saml_login::idp_initiated(&state, &ctx, &id, saml_response).await {
         Ok((_conn, done)) => {
             let target =

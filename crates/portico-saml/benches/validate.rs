@@ -18,17 +18,14 @@
 //!   the cryptography: a response carries two).
 //!
 //! The response comes from the real pysaml2 IdP of `tests/peers/saml-idp.sh` (signed by Debian's
-//! xmlsec1): the one `scripts/test` started (`PORTICO_TEST_SAML_DIR`), else one started here on a
-//! free port that exits with this process. Signed responses carry time windows (issued at most
-//! 10 minutes ago), so every benchmark asks for a fresh one when it starts, and checks that it is
-//! still accepted when it ends. Under `cargo test --all-targets` criterion runs each benchmark
-//! once.
+//! xmlsec1), through `portico_test_support::saml::peer`: the one `scripts/test` started
+//! (`PORTICO_TEST_SAML_DIR`), else one started here on a free port that exits with this process.
+//! Signed responses carry time windows (issued at most 10 minutes ago), so every benchmark asks
+//! for a fresh one when it starts, and checks that it is still accepted when it ends. Under
+//! `cargo test --all-targets` criterion runs each benchmark once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -41,6 +38,7 @@ use openssl::x509::X509;
 use portico_saml::config::{AttributeMapping, IdpSource, SamlConfig, SignaturePolicy};
 use portico_saml::response::Expected;
 use portico_saml::{IdpMetadata, SamlProvider, SamlRuntime};
+use portico_test_support::saml::SamlPeer;
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode};
 
 const SP: &str = "http://127.0.0.1:1/api/auth/sso/saml/sso_BENCH/metadata";
@@ -56,106 +54,13 @@ const STRONG: &[AllowedSignatureAlgorithm] = &[
     AllowedSignatureAlgorithm::EcdsaSha512,
 ];
 
-/// The pysaml2 IdP: reused from `scripts/test`, or started here (and stopped at the end).
-struct Peer {
-    base: String,
-    entity_id: String,
-    dir: PathBuf,
-    started_here: bool,
-}
-
-fn read_env(dir: &std::path::Path) -> HashMap<String, String> {
-    std::fs::read_to_string(dir.join("env"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect()
-}
-
-impl Peer {
-    fn get() -> Self {
-        let (dir, started_here) = match std::env::var("PORTICO_TEST_SAML_DIR") {
-            Ok(d) if !d.is_empty() => (PathBuf::from(d), false),
-            _ => (Self::start(), true),
-        };
-        let env = read_env(&dir);
-        let base = std::env::var("PORTICO_TEST_SAML_IDP_URL")
-            .ok()
-            .filter(|_| !started_here)
-            .or_else(|| env.get("PORTICO_TEST_SAML_IDP_URL").cloned())
-            .unwrap_or_else(|| panic!("no PORTICO_TEST_SAML_IDP_URL in {}/env", dir.display()));
-        let entity_id = env
-            .get("PORTICO_TEST_SAML_IDP_ENTITY_ID")
-            .cloned()
-            .unwrap_or_else(|| format!("{base}/metadata"));
-        Peer {
-            base,
-            entity_id,
-            dir,
-            started_here,
-        }
-    }
-
-    fn start() -> PathBuf {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("portico-saml-bench-{}", std::process::id()));
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/saml-idp.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .arg(&dir)
-            .env("SAML_PORT", port.to_string())
-            .env("SAML_WATCH_PID", std::process::id().to_string())
-            .env("SAML_VENV_CACHE", std::env::temp_dir().join("portico-saml-venv"))
-            .output()
-            .expect("run tests/peers/saml-idp.sh");
-        assert!(
-            out.status.success(),
-            "saml-idp failed to start: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    }
-}
-
-impl Drop for Peer {
-    /// Stops the IdP started here (also when a benchmark panics).
-    fn drop(&mut self) {
-        if self.started_here {
-            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/saml-idp.sh");
-            let _ = Command::new("bash").arg(script).arg("stop").arg(&self.dir).output();
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Peer {
-    /// A fresh valid response (base64) to `REQUEST_ID`, for this SP at this ACS.
-    fn fresh_response(&self) -> String {
-        let mut url = url::Url::parse(&format!("{}/response", self.base)).unwrap();
-        url.query_pairs_mut()
-            .append_pair("kind", "valid")
-            .append_pair("in_response_to", REQUEST_ID)
-            .append_pair("sp", SP)
-            .append_pair("acs", ACS);
-        let out = Command::new("curl").arg("-sf").arg(url.as_str()).output().unwrap();
-        assert!(
-            out.status.success(),
-            "fixture from {}: {}",
-            self.base,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
+/// A fresh valid response (base64) to `REQUEST_ID`, for this SP at this ACS.
+fn fresh_response(peer: &SamlPeer) -> String {
+    peer.fixture("valid", Some(REQUEST_ID), SP, ACS)
 }
 
 struct Bench {
-    peer: Peer,
+    peer: &'static SamlPeer,
     provider: SamlProvider,
     idp: Arc<IdpMetadata>,
     certs: Vec<CertificateDer>,
@@ -163,7 +68,7 @@ struct Bench {
 
 impl Bench {
     fn new() -> Self {
-        let peer = Peer::get();
+        let peer = portico_test_support::saml::peer();
         let cert = std::fs::read_to_string(peer.dir.join("idp.crt")).unwrap();
         let cfg = SamlConfig {
             sp_entity_id: SP.into(),
@@ -224,7 +129,7 @@ impl Bench {
 
     /// A fresh response, checked to be accepted (so that no benchmark times a refusal).
     fn fresh(&self) -> (String, String) {
-        let encoded = self.peer.fresh_response();
+        let encoded = fresh_response(self.peer);
         let id = self
             .validate(&encoded)
             .unwrap_or_else(|e| panic!("the fresh IdP response is refused: {e}"));

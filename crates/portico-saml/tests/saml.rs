@@ -4,9 +4,7 @@
 //! not for a broken signature.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use chrono::Utc;
@@ -16,6 +14,7 @@ use portico_core::idp::{
 use portico_saml::config::{AttributeMapping, IdpSource, SamlConfig, SignaturePolicy};
 use portico_saml::response::{Expected, SamlAttribute, ValidatedAssertion};
 use portico_saml::{generate_sp_credentials, parse_idp_metadata, SamlProvider, SamlRuntime};
+use portico_test_support::saml::{b64, peer, xml_of, RESIGN_XPATHS};
 
 #[path = "saml/differential.rs"]
 mod differential;
@@ -26,145 +25,28 @@ const SP: &str = "http://127.0.0.1:1/api/auth/sso/saml/sso_TEST/metadata";
 const ACS: &str = "http://127.0.0.1:1/api/auth/sso/callback";
 const IDP_ACS: &str = "http://127.0.0.1:1/api/auth/sso/saml/sso_TEST/acs";
 
-struct Peer {
-    base: String,
-    dir: PathBuf,
-    entity_id: String,
-}
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn peer() -> &'static Peer {
-    static PEER: OnceLock<Peer> = OnceLock::new();
-    PEER.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("portico-saml-crate-{}", std::process::id()));
-        let out = Command::new("bash")
-            .arg(repo_root().join("tests/peers/saml-idp.sh"))
-            .arg("start")
-            .arg(&dir)
-            .env("SAML_PORT", port.to_string())
-            .env("SAML_WATCH_PID", std::process::id().to_string())
-            .env("SAML_VENV_CACHE", std::env::temp_dir().join("portico-saml-venv"))
-            .output()
-            .expect("run saml-idp.sh");
-        assert!(
-            out.status.success(),
-            "saml-idp failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let base = format!("http://127.0.0.1:{port}");
-        Peer {
-            entity_id: format!("{base}/metadata"),
-            base,
-            dir,
-        }
-    })
-}
-
 fn fixture(kind: &str, in_response_to: Option<&str>) -> String {
     fixture_to(kind, in_response_to, ACS)
 }
 
 fn fixture_to(kind: &str, in_response_to: Option<&str>, acs: &str) -> String {
-    let p = peer();
-    let mut url = url::Url::parse(&format!("{}/response", p.base)).unwrap();
-    url.query_pairs_mut()
-        .append_pair("kind", kind)
-        .append_pair("sp", SP)
-        .append_pair("acs", acs);
-    if let Some(id) = in_response_to {
-        url.query_pairs_mut().append_pair("in_response_to", id);
-    }
-    let out = Command::new("curl").arg("-sf").arg(url.as_str()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "fixture {kind}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn xml_of(b64: &str) -> String {
-    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap()).unwrap()
-}
-
-fn b64(xml: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(xml)
+    peer().fixture(kind, in_response_to, SP, acs)
 }
 
 /// Blanks the signature values and signs again with the IdP key (assertion first, then response).
 fn resign(xml: &str) -> String {
-    let p = peer();
-    resign_with(xml, &p.dir.join("idp.key"), &p.dir.join("idp.crt"))
+    peer().resign(xml)
 }
 
 /// [`resign`] with another key (PEM files): the algorithms are the template's own.
 fn resign_with(xml: &str, key_file: &std::path::Path, cert_file: &std::path::Path) -> String {
-    sign_with(
-        xml,
-        key_file,
-        cert_file,
-        &[
-            "(//*[local-name()='Assertion']/*[local-name()='Signature'])[last()]",
-            "/*[local-name()='Response']/*[local-name()='Signature']",
-        ],
-    )
+    sign_with(xml, key_file, cert_file, RESIGN_XPATHS)
 }
 
 /// Blanks every visible signature value and signs the signatures at `xpaths`, in order, with
 /// `xmlsec1`.
 fn sign_with(xml: &str, key_file: &std::path::Path, cert_file: &std::path::Path, xpaths: &[&str]) -> String {
-    let p = peer();
-    let blank_digest = regex_lite_replace(xml, "DigestValue");
-    let blank = regex_lite_replace(&blank_digest, "SignatureValue");
-    let n = std::process::id();
-    let tid = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
-    let file = |step: usize| p.dir.join(format!("sign-{n}-{tid}-{step}.xml"));
-    std::fs::write(file(0), blank).unwrap();
-    let key = format!("{},{}", key_file.display(), cert_file.display());
-    for (i, xpath) in xpaths.iter().enumerate() {
-        let o = Command::new("xmlsec1")
-            .args(["--sign", "--privkey-pem", &key])
-            .args([
-                "--id-attr:ID",
-                "urn:oasis:names:tc:SAML:2.0:protocol:Response",
-                "--id-attr:ID",
-                "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            ])
-            .args(["--node-xpath", xpath, "--output"])
-            .arg(file(i + 1))
-            .arg(file(i))
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "xmlsec1: {}", String::from_utf8_lossy(&o.stderr));
-    }
-    std::fs::read_to_string(file(xpaths.len())).unwrap()
-}
-
-fn regex_lite_replace(xml: &str, element: &str) -> String {
-    let mut out = String::with_capacity(xml.len());
-    let mut rest = xml;
-    let open = format!("{element}>");
-    while let Some(i) = rest.find(&open) {
-        let (head, tail) = rest.split_at(i + open.len());
-        out.push_str(head);
-        if head.ends_with(&format!("/{open}")) {
-            rest = tail;
-            continue;
-        }
-        let end = tail.find('<').unwrap();
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
+    portico_test_support::saml::sign_with(xml, key_file, cert_file, xpaths, &peer().dir)
 }
 
 fn config(policy: SignaturePolicy, allow_sha1: bool, idp_initiated: bool) -> SamlConfig {

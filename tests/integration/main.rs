@@ -13,6 +13,7 @@ mod hygiene;
 mod ldap_login;
 mod oidc_login;
 mod saml_login;
+mod scim;
 mod sdk_api;
 mod sdk_python;
 mod signin_writes;

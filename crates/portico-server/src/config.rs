@@ -42,6 +42,8 @@ pub struct RateLimitSettings {
     pub sign_in_per_ip_per_minute: u32,
     /// Sign-in starts and callbacks per organization + connection.
     pub sign_in_per_connection_per_minute: u32,
+    /// SCIM requests per directory (far above what Okta or Entra send during an initial sync).
+    pub scim_per_directory_per_minute: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -49,6 +51,7 @@ impl Default for RateLimitSettings {
         Self {
             sign_in_per_ip_per_minute: 120,
             sign_in_per_connection_per_minute: 1200,
+            scim_per_directory_per_minute: 30000,
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Family {
     Org,
     /// `/v1/...` and `/sso/...`: bare objects.
     Sdk,
+    /// `/scim/v2/...`: SCIM error bodies (RFC 7644 §3.12) as `application/scim+json`.
+    Scim,
 }
 
 impl Family {
@@ -35,6 +37,8 @@ impl Family {
     pub fn of(path: &str) -> Self {
         if path.starts_with("/v1/") || path.starts_with("/sso/") {
             Self::Sdk
+        } else if path.starts_with("/scim/") {
+            Self::Scim
         } else {
             Self::Org
         }
@@ -198,6 +202,7 @@ pub fn render(family: Family, err: &RenderedError, request_id: &str) -> Value {
             }
             v
         }
+        Family::Scim => crate::api::scim::error_body(err),
         Family::Sdk => {
             let mut v = json!({ "message": err.message, "code": err.code, "requestId": request_id });
             if let (Some(obj), Some((k, val))) = (v.as_object_mut(), &err.extra) {
@@ -273,7 +278,12 @@ pub async fn finalize(mut req: Request, next: Next) -> Response {
             (error_page(&err, &request_id).into_bytes(), "text/html; charset=utf-8")
         } else {
             let body = render(family, &err, &request_id);
-            (serde_json::to_vec(&body).unwrap_or_default(), "application/json")
+            let ct = if family == Family::Scim {
+                "application/scim+json"
+            } else {
+                "application/json"
+            };
+            (serde_json::to_vec(&body).unwrap_or_default(), ct)
         };
         *res.body_mut() = Body::from(bytes);
         *res.status_mut() = err.status;

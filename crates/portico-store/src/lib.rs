@@ -15,6 +15,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod page;
 pub mod replay;
+pub mod scim;
 pub mod sealed;
 pub mod sessions;
 pub mod signin;

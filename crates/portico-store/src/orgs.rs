@@ -45,7 +45,7 @@ pub struct Member {
     pub email: String,
     /// User name.
     pub name: Option<String>,
-    /// User status.
+    /// User status, or `suspended` when a directory suspended the membership.
     pub status: String,
     /// Role in the organization.
     pub role: String,
@@ -138,7 +138,7 @@ pub async fn for_user(
 ) -> Result<Paged<MemberOrganization>, StoreError> {
     let rows = sqlx::query_as::<_, MemberOrganization>(&format!(
         "SELECT {COLS}, m.role FROM organizations o JOIN memberships m ON m.organization_id = o.id
-         WHERE m.user_id = $1 AND ($2::text IS NULL OR o.id > $2) ORDER BY o.id LIMIT $3"
+         WHERE m.user_id = $1 AND m.status = 'active' AND ($2::text IS NULL OR o.id > $2) ORDER BY o.id LIMIT $3"
     ))
     .bind(user_id)
     .bind(page.cursor.as_deref())
@@ -152,22 +152,22 @@ pub async fn for_user(
 pub async fn memberships_of(db: impl PgExecutor<'_>, user_id: &str) -> Result<Vec<MemberOrganization>, StoreError> {
     Ok(sqlx::query_as::<_, MemberOrganization>(&format!(
         "SELECT {COLS}, m.role FROM organizations o JOIN memberships m ON m.organization_id = o.id
-         WHERE m.user_id = $1 ORDER BY o.id LIMIT 1000"
+         WHERE m.user_id = $1 AND m.status = 'active' ORDER BY o.id LIMIT 1000"
     ))
     .bind(user_id)
     .fetch_all(db)
     .await?)
 }
 
-/// A user's role in an organization, if a member.
+/// A user's role in an organization, if an active (not suspended) member.
 pub async fn role_of(db: impl PgExecutor<'_>, org_id: &str, user_id: &str) -> Result<Option<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar::<_, String>("SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2")
-            .bind(org_id)
-            .bind(user_id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT role FROM memberships WHERE organization_id = $1 AND user_id = $2 AND status = 'active'",
     )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?)
 }
 
 /// Adds a membership; a no-op returning false if it already exists.
@@ -186,7 +186,8 @@ pub async fn add_member(db: impl PgExecutor<'_>, org_id: &str, user_id: &str, ro
 /// Members of an organization, by user id.
 pub async fn members(db: impl PgExecutor<'_>, org_id: &str, page: &Page) -> Result<Paged<Member>, StoreError> {
     let rows = sqlx::query_as::<_, Member>(
-        "SELECT u.id AS user_id, u.email, u.name, u.status, m.role, m.created_at
+        "SELECT u.id AS user_id, u.email, u.name,
+                CASE WHEN m.status = 'suspended' THEN 'suspended' ELSE u.status END AS status, m.role, m.created_at
          FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.organization_id = $1 AND ($2::text IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3",
     )

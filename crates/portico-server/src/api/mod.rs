@@ -3,6 +3,7 @@
 
 pub mod ops;
 pub mod org;
+pub mod scim;
 pub mod sdk;
 
 use axum::handler::Handler;
@@ -102,5 +103,6 @@ pub fn all() -> (Router<AppState>, Vec<OpDoc>) {
     let api = ops::routes(api);
     let api = org::routes(api);
     let api = sdk::routes(api);
+    let api = scim::routes(api);
     api.finish()
 }

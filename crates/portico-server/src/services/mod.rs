@@ -17,6 +17,7 @@ pub mod password;
 pub mod policy;
 pub mod provision;
 pub mod saml_login;
+pub mod scim;
 pub mod sessions;
 pub mod signin;
 pub mod sso_settings;

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod connections;
+mod directories;
 mod discover;
 mod domains;
 mod me;
@@ -29,6 +30,7 @@ pub fn routes(api: Api) -> Api {
     let api = sso::routes(api);
     let api = connections::routes(api);
     let api = domains::routes(api);
+    let api = directories::routes(api);
     let api = security::routes(api);
     let api = mfa::routes(api);
     let api = discover::routes(api);

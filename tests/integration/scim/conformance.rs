@@ -13,8 +13,17 @@ use serde_json::Value;
 use super::directory;
 use crate::support::TestApp;
 
-/// `(suite, check title, why)`: none at present.
-const DEVIATIONS: &[(&str, &str, &str)] = &[];
+/// `(suite, check title, why)`.
+const DEVIATIONS: &[(&str, &str, &str)] = &[(
+    "scim-sanity",
+    "PATCH /Groups/{id} add member",
+    "the probe adds the member \"fake-member-id\", which names no user of the directory. SPEC §7 \
+     requires 400 invalidValue with nothing changed: a member's value is the id of a resource of \
+     this service provider (RFC 7643 §4.2) and invalidValue is the error for a value that is not \
+     compatible (RFC 7644 §3.12); Entra ID does the same (scim-sanity's own entra profile, \
+     deviation 9). Accepting unknown ids would let a group claim people who do not exist and \
+     grant roles to whoever is created later with that id.",
+)];
 
 const SUITES: &str = "scim2-tester[httpx2]==0.5.2 scim-sanity==0.7.4";
 
@@ -91,8 +100,22 @@ async fn scim2_tester_check_server_has_no_failures() {
         "scim2-tester failures:\n{}\n\nfull output:\n{text}",
         failures.join("\n")
     );
-    for kind in ["discovery", "post", "put", "patch", "delete"] {
-        assert!(text.to_lowercase().contains(kind), "checks of {kind} ran: {text}");
+    for check in [
+        "service_provider_config_endpoint",
+        "query_all_resource_types",
+        "query_all_schemas",
+        "object_creation",
+        "object_query",
+        "object_replacement",
+        "check_add_attribute",
+        "check_replace_attribute",
+        "check_remove_attribute",
+        "object_deletion",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("SUCCESS\t{check}\t"))),
+            "{check} passed: {text}"
+        );
     }
 }
 

@@ -290,7 +290,9 @@ pub fn render_group(g: &ScimGroup, members: &[&Member], base: &str) -> Value {
     m.insert("displayName".into(), json!(g.display_name));
     let members: Vec<Value> = members
         .iter()
-        .map(|x| json!({"value": x.user_id, "display": x.display, "$ref": format!("{base}/Users/{}", x.user_id), "type": "User"}))
+        // `display` is not returned: it is optional and read-only (RFC 7643 §4.2), and a value
+        // the client did not send fails clients that compare members as they patched them.
+        .map(|x| json!({"value": x.user_id, "$ref": format!("{base}/Users/{}", x.user_id), "type": "User"}))
         .collect();
     m.insert("members".into(), Value::Array(members));
     m.insert(

@@ -16,4 +16,5 @@ mod saml_login;
 mod scim;
 mod sdk_api;
 mod sdk_python;
+mod signin_pending;
 mod signin_writes;

@@ -7,8 +7,7 @@
 use chrono::{DateTime, Utc};
 use portico_core::idp::ExternalIdentity;
 use portico_server::extract::ClientInfo;
-use portico_server::services::login::{Completed, LoginFailure};
-use portico_server::services::signin;
+use portico_server::services::signin::{self, Completed, Failure};
 use portico_store::connections::Connection;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -57,11 +56,11 @@ async fn connection(app: &TestApp, o: &Owner, extra: Value) -> Connection {
         .unwrap()
 }
 
-async fn finish(app: &TestApp, c: &Connection, id: ExternalIdentity) -> Result<Completed, LoginFailure> {
-    signin::finish(&app.state, &client(), c, id).await
+async fn finish(app: &TestApp, c: &Connection, id: ExternalIdentity) -> Result<Completed, Failure> {
+    signin::admission::finish(&app.state, &client(), c, id).await
 }
 
-fn code_of(r: Result<Completed, LoginFailure>) -> &'static str {
+fn code_of(r: Result<Completed, Failure>) -> &'static str {
     match r {
         Ok(_) => "OK",
         Err(f) => f.code,

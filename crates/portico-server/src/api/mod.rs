@@ -5,6 +5,7 @@ pub mod ops;
 pub mod org;
 pub mod scim;
 pub mod sdk;
+pub mod signin_edge;
 
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};

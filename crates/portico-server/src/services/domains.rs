@@ -314,7 +314,7 @@ pub async fn sso_route(state: &AppState, email_domain: &str) -> Result<Option<(O
     let Some(org) = orgs::by_id(&state.db, &d.organization_id).await? else {
         return Ok(None);
     };
-    match crate::services::login::pick_connection(state, &org, Some(email_domain), false).await {
+    match crate::services::signin::pick_connection(state, &org, Some(email_domain), false).await {
         Ok(conn) => Ok(Some((org, conn))),
         Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),

@@ -1,12 +1,11 @@
-//! Creating sessions and the cookie that carries them.
+//! Creating sessions (the cookie that carries them is rendered at the edge: `api::signin_edge`).
 
 use chrono::{DateTime, Duration, Utc};
 use portico_core::{ids, token};
 use portico_store::sessions::{self, NewSession, Session};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sqlx::PgExecutor;
 
-use crate::auth::SESSION_COOKIE;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
@@ -111,22 +110,6 @@ pub async fn create(
         session,
         token: minted.token,
     })
-}
-
-/// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure when the public URL is https.
-pub fn cookie(settings: &Settings, token: &SecretString, expires_at: DateTime<Utc>) -> String {
-    let max_age = (expires_at - Utc::now()).num_seconds().max(0);
-    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        token.expose_secret()
-    )
-}
-
-/// `Set-Cookie` that clears the session cookie.
-pub fn clear_cookie(settings: &Settings) -> String {
-    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }
 
 #[cfg(test)]

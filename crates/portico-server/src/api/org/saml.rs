@@ -1,19 +1,19 @@
 //! SAML browser endpoints: SP metadata, the POST-binding ACS on the shared callback, and the
 //! opt-in IdP-initiated ACS of one connection.
 
-use crate::respond::redirect_with_cookies;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use portico_store::connections;
 
+use crate::api::signin_edge::{self as edge, binding_set_cookie};
 use crate::api::Api;
 use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidForm};
-use crate::services::login::{self, LoginFailure};
-use crate::services::{idp_saml, saml_login, sessions};
+use crate::services::idp_saml;
+use crate::services::signin::{self, transaction, Callback};
 use crate::state::AppState;
 
 /// Registers the routes.
@@ -75,11 +75,6 @@ async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> R
         .into_response())
 }
 
-async fn fail(state: &AppState, ctx: &ClientInfo, f: LoginFailure, cookies: &[String]) -> Response {
-    login::audit_failure(state, ctx, &f).await;
-    redirect_with_cookies(&login::app_error_url(&state.settings, f.code), cookies)
-}
-
 /// The POST binding's form (other fields an IdP adds are ignored).
 #[derive(serde::Deserialize)]
 struct SamlPost {
@@ -99,16 +94,20 @@ async fn browser_acs(
         saml_response,
         relay_state,
     } = form;
-    let cookie_name = login::binding_cookie_name(&relay_state);
+    let cookie_name = transaction::binding_cookie_name(&relay_state);
     let binding = cookie(&headers, &cookie_name);
-    let clear = login::clear_binding_cookie(&state, &cookie_name);
-    match saml_login::browser_acs(&state, &ctx, &relay_state, binding.as_deref(), saml_response).await {
-        Ok((return_to, done)) => {
-            let target = return_to.unwrap_or_else(|| state.settings.app.url.clone());
-            let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect_with_cookies(&target, &[session, clear])
+    let clear = binding_set_cookie(&transaction::clear_binding_cookie(&state.settings, cookie_name));
+    let callback = Callback::BrowserSaml {
+        relay_state,
+        binding,
+        saml_response,
+    };
+    match signin::complete(&state, &ctx, callback).await {
+        Ok(done) => {
+            let target = done.return_to.clone();
+            edge::browser_signed_in(&state.settings, &done, target, &[clear])
         }
-        Err(f) => fail(&state, &ctx, f, &[clear]).await,
+        Err(f) => edge::browser_refused(&state.settings, &f, &[clear]),
     }
 }
 
@@ -122,13 +121,15 @@ async fn idp_initiated_acs(
         saml_response,
         relay_state,
     } = form;
-    match saml_login::idp_initiated(&state, &ctx, &id, saml_response).await {
-        Ok((_conn, done)) => {
-            let target =
-                login::allowed_return(&state.settings, &relay_state).unwrap_or_else(|| state.settings.app.url.clone());
-            let session = sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect_with_cookies(&target, &[session])
+    let callback = Callback::IdpInitiated {
+        connection_id: id,
+        saml_response,
+    };
+    match signin::complete(&state, &ctx, callback).await {
+        Ok(done) => {
+            let target = signin::allowed_return(&state.settings, &relay_state);
+            edge::browser_signed_in(&state.settings, &done, target, &[])
         }
-        Err(f) => fail(&state, &ctx, f, &[]).await,
+        Err(f) => edge::browser_refused(&state.settings, &f, &[]),
     }
 }

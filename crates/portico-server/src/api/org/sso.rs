@@ -7,11 +7,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portico_core::idp::{LoginInput, PendingLogin};
 use portico_store::{connections, orgs};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::api::signin_edge::{self as edge, binding_set_cookie};
 use crate::api::Api;
 use crate::auth::cookie;
 use crate::auth::org::OrgAccess;
@@ -20,8 +20,7 @@ use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
 use crate::respond::redirect_with_cookies;
 use crate::respond::{Envelope, OrgResult};
-use crate::services::login::{self, Mode};
-use crate::services::sessions;
+use crate::services::signin::{self, transaction, Callback, Mode};
 use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::state::AppState;
 
@@ -146,15 +145,15 @@ async fn login_start(
         .as_deref()
         .and_then(|e| e.rsplit_once('@'))
         .map(|(_, d)| d.to_owned());
-    let conn = login::pick_connection(&state, &org, domain.as_deref(), true).await?;
+    let conn = signin::pick_connection(&state, &org, domain.as_deref(), true).await?;
     state
         .limits
         .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
     let return_to = q
         .return_to
         .as_deref()
-        .and_then(|r| login::allowed_return(&state.settings, r));
-    let started = login::start(
+        .and_then(|r| signin::allowed_return(&state.settings, r));
+    let started = signin::start(
         &state,
         &conn,
         Mode::Browser,
@@ -165,16 +164,9 @@ async fn login_start(
     .await;
     let started = match started {
         Ok(s) => s,
-        Err(e) => {
-            let f = login::LoginFailure {
-                status: e.status(),
-                code: e.code(),
-                reason: e.to_string(),
-                organization_id: Some(org.id.clone()),
-                connection_id: Some(conn.id.clone()),
-            };
-            login::audit_failure(&state, &ctx, &f).await;
-            return Err(e);
+        Err(f) => {
+            signin::failure::record(&state, &ctx, &f).await;
+            return Err(f.into());
         }
     };
     let Some(url) = started.url else {
@@ -184,7 +176,8 @@ async fn login_start(
             message: format!("this organization signs in with a directory password: POST /api/auth/sso/{slug}/ldap"),
         });
     };
-    Ok(redirect_with_cookies(&url, started.set_cookie.as_slice()))
+    let cookies: Vec<String> = started.binding.iter().map(binding_set_cookie).collect();
+    Ok(redirect_with_cookies(&url, &cookies))
 }
 
 async fn oidc_callback(
@@ -200,42 +193,25 @@ async fn oidc_callback(
         return e.into_response();
     }
     let state_param = q.get("state").cloned().unwrap_or_default();
-    let cookie_name = login::binding_cookie_name(&state_param);
+    let cookie_name = transaction::binding_cookie_name(&state_param);
     let binding = cookie(&headers, &cookie_name);
-    let clear = login::clear_binding_cookie(&state, &cookie_name);
-    let outcome = async {
-        let (tx, conn) = login::consume(&state, &state_param, Mode::Browser, binding.as_deref()).await?;
-        if let Some(err) = q.get("error") {
+    let clear = binding_set_cookie(&transaction::clear_binding_cookie(&state.settings, cookie_name));
+    let callback = Callback::BrowserOidc {
+        state: state_param,
+        binding,
+        code: q.get("code").cloned().unwrap_or_default(),
+        iss: q.get("iss").cloned(),
+        error: q.get("error").map(|e| {
             let desc = q.get("error_description").cloned().unwrap_or_default();
-            return Err(login::LoginFailure {
-                status: StatusCode::BAD_REQUEST,
-                code: "IDP_DENIED",
-                reason: format!("IdP returned {err}: {desc}"),
-                organization_id: Some(conn.organization_id.clone()),
-                connection_id: Some(conn.id.clone()),
-            });
+            (e.clone(), desc)
+        }),
+    };
+    match signin::complete(&state, &ctx, callback).await {
+        Ok(done) => {
+            let target = done.return_to.clone();
+            edge::browser_signed_in(&state.settings, &done, target, &[clear])
         }
-        let code = q.get("code").cloned().unwrap_or_default();
-        let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
-        let input = LoginInput::OidcCode {
-            code,
-            iss: q.get("iss").cloned(),
-        };
-        let done = login::complete(&state, &ctx, &conn, pending, input).await?;
-        Ok((tx, done))
-    }
-    .await;
-    match outcome {
-        Ok((tx, done)) => {
-            let target = tx.return_to.unwrap_or_else(|| state.settings.app.url.clone());
-            let session_cookie =
-                sessions::cookie(&state.settings, &done.session.token, done.session.session.expires_at);
-            redirect_with_cookies(&target, &[session_cookie, clear])
-        }
-        Err(f) => {
-            login::audit_failure(&state, &ctx, &f).await;
-            redirect_with_cookies(&login::app_error_url(&state.settings, f.code), &[clear])
-        }
+        Err(f) => edge::browser_refused(&state.settings, &f, &[clear]),
     }
 }
 
@@ -265,15 +241,21 @@ async fn ldap_sign_in(
     state
         .limits
         .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), Some((&org.id, &conn.id)))?;
-    let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
-    let s = &done.session.session;
-    let cookie = sessions::cookie(&state.settings, &done.session.token, s.expires_at);
+    let callback = Callback::Ldap {
+        connection: Box::new(conn),
+        username: b.username,
+        password: b.password,
+    };
+    let done = signin::complete(&state, &ctx, callback).await?;
+    let s = &done.completed.session.session;
+    let token = &done.completed.session.token;
+    let cookie = edge::session_cookie(&state.settings, token, s.expires_at);
     use secrecy::ExposeSecret;
     let body = Envelope::ok(serde_json::json!({
-        "userId": done.admitted.user.id,
+        "userId": done.completed.admitted.user.id,
         "session": { "id": s.id, "method": s.method, "mfa": s.mfa, "expiresAt": s.expires_at },
-        "token": done.session.token.expose_secret(),
-        "provisioned": done.admitted.provisioned,
+        "token": token.expose_secret(),
+        "provisioned": done.completed.admitted.provisioned,
     }))
     .message("Signed in");
     Ok(([(SET_COOKIE, cookie)], body).into_response())

@@ -118,10 +118,6 @@ async fn callback(
         code,
         iss: q.get("iss").cloned(),
     };
-    let (conn, done) = complete_by_state(&state, &ctx, &access, &st, None, input).await?;
-    let mut v = super::login::callback_result(&conn, &done);
-    if let Some(o) = v.as_object_mut() {
-        o.insert("developerId".into(), json!(conn.organization_id));
-    }
-    Ok(Json(v))
+    let done = complete_by_state(&state, &ctx, &access, &st, None, input).await?;
+    Ok(Json(super::login::callback_result(&done)))
 }

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::SecondsFormat;
-use portico_core::idp::{LoginInput, PendingLogin};
+use portico_core::idp::LoginInput;
 use portico_store::connections::{self, Connection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::api::Api;
 use crate::auth::org::OrgAccess;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
-use crate::services::login::{self, Completed, LoginFailure, Mode};
+use crate::services::signin::{self, Callback, Mode, SignedIn};
 use crate::state::AppState;
 
 /// Registers the routes.
@@ -68,7 +68,7 @@ async fn login_url(
     let conn = match q.domain.as_deref().filter(|d| !d.is_empty()) {
         Some(d) => {
             let d = portico_core::domain::normalize(d).map_err(|e| ApiError::field("domain", e.to_string()))?;
-            login::pick_connection(&state, &access.org, Some(&d), false).await?
+            signin::pick_connection(&state, &access.org, Some(&d), false).await?
         }
         None => default_or_only(&state, &access).await?,
     };
@@ -86,7 +86,7 @@ async fn login_url(
         }
         None => sdk_redirect_uri(&state, &conn),
     };
-    let started = login::start(&state, &conn, Mode::Sdk, redirect_uri, None, None).await?;
+    let started = signin::start(&state, &conn, Mode::Sdk, redirect_uri, None, None).await?;
     Ok(Json(
         json!({ "authorizeUrl": started.url, "protocol": conn.protocol, "connectionId": conn.id }),
     ))
@@ -123,26 +123,28 @@ fn sdk_redirect_uri(state: &AppState, conn: &Connection) -> String {
 }
 
 /// The CallbackResult of a completed login.
-pub fn callback_result(conn: &Connection, done: &Completed) -> Value {
-    let s = &done.session.session;
+pub fn callback_result(done: &SignedIn) -> Value {
+    let (conn, c) = (&done.connection, &done.completed);
+    let s = &c.session.session;
     json!({
         "sessionId": s.id,
-        "sessionToken": done.session.token.expose_secret(),
-        "email": done.admitted.user.email,
-        "name": done.identity.name.clone().or_else(|| done.admitted.user.name.clone()),
-        "sub": done.identity.subject,
-        "groups": done.identity.groups,
-        "mappedScopes": done.admitted.mapped_scopes,
-        "principalId": done.admitted.user.id,
+        "sessionToken": c.session.token.expose_secret(),
+        "email": c.admitted.user.email,
+        "name": c.identity.name.clone().or_else(|| c.admitted.user.name.clone()),
+        "sub": c.identity.subject,
+        "groups": c.identity.groups,
+        "mappedScopes": c.admitted.mapped_scopes,
+        "principalId": c.admitted.user.id,
         "developerId": conn.organization_id,
         "connectionId": conn.id,
-        "provisioned": done.admitted.provisioned,
-        "mfa": done.identity.mfa,
+        "provisioned": c.admitted.provisioned,
+        "mfa": c.identity.mfa,
         "expiresAt": s.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     })
 }
 
-/// Completes an SDK login whose transaction is found by `state_param`.
+/// Completes an SDK login whose transaction is found by `state_param` (throttled per
+/// organization first, then [`signin::complete`]).
 pub async fn complete_by_state(
     state: &AppState,
     ctx: &ClientInfo,
@@ -150,44 +152,17 @@ pub async fn complete_by_state(
     state_param: &str,
     redirect_uri: Option<&str>,
     input: LoginInput,
-) -> Result<(Connection, Completed), ApiError> {
+) -> Result<SignedIn, ApiError> {
     state
         .limits
         .sign_in(&state.settings.rate_limit, None, Some((&access.org.id, "callback")))?;
-    let result = async {
-        let (tx, conn) = login::consume(state, state_param, Mode::Sdk, None).await?;
-        if tx.organization_id != access.org.id {
-            return Err(LoginFailure {
-                status: axum::http::StatusCode::BAD_REQUEST,
-                code: "INVALID_STATE",
-                reason: "transaction of another organization".into(),
-                organization_id: Some(access.org.id.clone()),
-                connection_id: None,
-            });
-        }
-        let pending: Option<PendingLogin> = serde_json::from_value(tx.pending.clone()).ok();
-        if let (Some(r), Some(p)) = (redirect_uri, &pending) {
-            if r != p.redirect_uri {
-                return Err(LoginFailure {
-                    status: axum::http::StatusCode::BAD_REQUEST,
-                    code: "REDIRECT_URI_MISMATCH",
-                    reason: format!("redirect_uri {r} differs from the login's"),
-                    organization_id: Some(conn.organization_id.clone()),
-                    connection_id: Some(conn.id.clone()),
-                });
-            }
-        }
-        let done = login::complete(state, ctx, &conn, pending, input).await?;
-        Ok((conn, done))
-    }
-    .await;
-    match result {
-        Ok(v) => Ok(v),
-        Err(f) => {
-            login::audit_failure(state, ctx, &f).await;
-            Err(f.into_api())
-        }
-    }
+    let callback = Callback::Sdk {
+        organization_id: access.org.id.clone(),
+        state: state_param.to_owned(),
+        redirect_uri: redirect_uri.map(str::to_owned),
+        input,
+    };
+    Ok(signin::complete(state, ctx, callback).await?)
 }
 
 #[derive(Deserialize)]
@@ -212,8 +187,8 @@ async fn oidc_callback(
         code: b.code,
         iss: b.iss,
     };
-    let (conn, done) = complete_by_state(&state, &ctx, &access, &b.state, b.redirect_uri.as_deref(), input).await?;
-    Ok(Json(callback_result(&conn, &done)))
+    let done = complete_by_state(&state, &ctx, &access, &b.state, b.redirect_uri.as_deref(), input).await?;
+    Ok(Json(callback_result(&done)))
 }
 
 #[derive(Deserialize)]
@@ -240,8 +215,8 @@ async fn saml_callback(
     let input = LoginInput::SamlResponse {
         saml_response: b.saml_response,
     };
-    let (conn, done) = complete_by_state(&state, &ctx, &access, &b.relay_state, None, input).await?;
-    Ok(Json(callback_result(&conn, &done)))
+    let done = complete_by_state(&state, &ctx, &access, &b.relay_state, None, input).await?;
+    Ok(Json(callback_result(&done)))
 }
 
 #[derive(Deserialize)]
@@ -269,6 +244,11 @@ async fn ldap_callback(
     state
         .limits
         .sign_in(&state.settings.rate_limit, None, Some((&access.org.id, &conn.id)))?;
-    let done = crate::services::ldap_login::sign_in(&state, &ctx, &conn, &b.username, b.password).await?;
-    Ok(Json(callback_result(&conn, &done)))
+    let callback = Callback::Ldap {
+        connection: Box::new(conn),
+        username: b.username,
+        password: b.password,
+    };
+    let done = signin::complete(&state, &ctx, callback).await?;
+    Ok(Json(callback_result(&done)))
 }

@@ -1,5 +1,5 @@
-//! Directory-password sign-in (LDAP), shared by `/sso/callback/ldap` and
-//! `/api/auth/sso/{slug}/ldap`: one generic failure to the caller, the precise reason audited,
+//! Directory-password sign-in (LDAP), the [`super::Callback::Ldap`] arm of `complete`, shared by
+//! `/sso/callback/ldap` and `/api/auth/sso/{slug}/ldap`: one generic failure to the caller, the precise reason audited,
 //! and throttling so the endpoint is no password oracle against the company's directory.
 //!
 //! Throttling (state in PostgreSQL, shared by replicas; see `portico_store::throttle`):
@@ -9,20 +9,22 @@
 //! - per connection, [`CONNECTION_POLICY`]: from 100 failures on (password spraying across
 //!   usernames), locks of 1 s doubling to 60 s, forgotten after 5 quiet minutes.
 //!
-//! A locked attempt is refused with 429 `RATE_LIMITED` and `Retry-After` before any LDAP traffic.
+//! A locked attempt is refused as `RATE_LIMITED` ([`Kind::Throttled`], with the seconds to wait)
+//! before any LDAP traffic.
 //! Attempts are counted *before* the bind, so a parallel burst cannot slip past the threshold;
 //! an attempt that ends without a verdict on the password (directory down, misconfiguration) is
 //! uncounted, and a success clears its username.
 
-use axum::http::StatusCode;
 use portico_core::idp::LoginInput;
 use portico_store::connections::Connection;
 use portico_store::throttle::{self, Admission, Policy, Ticket};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::ApiError;
+use super::admission::Completed;
+use super::failure::{Failure, Kind};
+use super::transaction::ensure_active;
+use super::verify::verify_and_admit;
 use crate::extract::ClientInfo;
-use crate::services::login::{self, Completed, LoginFailure};
 use crate::state::AppState;
 
 /// Longest password accepted before any bind.
@@ -48,69 +50,38 @@ pub const CONNECTION_POLICY: Policy = Policy {
 /// The connection-wide throttle key.
 const CONNECTION_KEY: &[u8] = &[];
 
-/// Signs a directory user in through `conn`.
-pub async fn sign_in(
+/// Signs a directory user in through `conn` (the failure is not yet audited: `complete` does).
+pub(super) async fn sign_in(
     state: &AppState,
     ctx: &ClientInfo,
     conn: &Connection,
     username: &str,
     password: SecretString,
-) -> Result<Completed, ApiError> {
-    let auth_failed = |reason: &str| LoginFailure::on(conn, StatusCode::UNAUTHORIZED, "SSO_AUTH_FAILED", reason);
+) -> Result<Completed, Failure> {
+    let auth_failed = |reason: &str| Failure::on(conn, Kind::Unauthenticated, "SSO_AUTH_FAILED", reason);
     let pw_len = password.expose_secret().len();
-    let refusal = if username.trim().is_empty() || username.len() > MAX_USERNAME {
-        Some(auth_failed(
+    if username.trim().is_empty() || username.len() > MAX_USERNAME {
+        return Err(auth_failed(
             "username empty or over 256 bytes (refused before any search)",
-        ))
-    } else if pw_len == 0 || pw_len > MAX_PASSWORD {
-        Some(auth_failed(
-            "password empty or over the length limit (refused before any bind)",
-        ))
-    } else if conn.status != "active" {
-        Some(LoginFailure::on(
-            conn,
-            StatusCode::FORBIDDEN,
-            "CONNECTION_INACTIVE",
-            "connection inactive",
-        ))
-    } else {
-        None
-    };
-    if let Some(f) = refusal {
-        login::audit_failure(state, ctx, &f).await;
-        return Err(f.into_api());
+        ));
     }
-    let user_key = match super::idp_ldap::settings(&state.idp, conn, &state.secrets) {
-        Ok(s) => portico_ldap::throttle_key(&s, username).to_vec(),
-        Err(e) => {
-            let f = LoginFailure::on(conn, StatusCode::CONFLICT, e.code(), e.to_string());
-            login::audit_failure(state, ctx, &f).await;
-            return Err(f.into_api());
-        }
-    };
-    let tickets = match admit(state, conn, &user_key).await {
-        Ok(t) => t,
-        Err((f, retry_after)) => {
-            login::audit_failure(state, ctx, &f).await;
-            return Err(match retry_after {
-                Some(retry_after) => ApiError::RateLimited { retry_after },
-                None => f.into_api(),
-            });
-        }
-    };
+    if pw_len == 0 || pw_len > MAX_PASSWORD {
+        return Err(auth_failed(
+            "password empty or over the length limit (refused before any bind)",
+        ));
+    }
+    ensure_active(conn)?;
+    let settings =
+        crate::services::idp_ldap::settings(&state.idp, conn, &state.secrets).map_err(|e| Failure::from(e).at(conn))?;
+    let user_key = portico_ldap::throttle_key(&settings, username).to_vec();
+    let tickets = admit(state, conn, &user_key).await?;
     let input = LoginInput::Credentials {
         username: username.to_owned(),
         password,
     };
-    let outcome = login::complete(state, ctx, conn, None, input).await;
+    let outcome = verify_and_admit(state, ctx, conn, None, input).await;
     settle(state, conn, &user_key, &tickets, outcome.as_ref().err().map(|f| f.code)).await;
-    match outcome {
-        Ok(done) => Ok(done),
-        Err(f) => {
-            login::audit_failure(state, ctx, &f).await;
-            Err(f.into_api())
-        }
-    }
+    outcome
 }
 
 /// The two counted attempts of one sign-in.
@@ -119,20 +90,10 @@ struct Tickets {
     connection: Ticket,
 }
 
-/// Counts the attempt for the username, then for the connection; a locked key refuses it (the
-/// failure to audit and the `Retry-After` seconds) and uncounts what was already counted.
-async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<Tickets, (LoginFailure, Option<u64>)> {
-    let store_err = |e: portico_store::StoreError| {
-        (
-            LoginFailure::on(
-                conn,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                format!("throttle store: {e}"),
-            ),
-            None,
-        )
-    };
+/// Counts the attempt for the username, then for the connection; a locked key refuses it
+/// ([`Kind::Throttled`]) and uncounts what was already counted.
+async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<Tickets, Failure> {
+    let store_err = |e: portico_store::StoreError| Failure::internal(conn, format!("throttle store: {e}"));
     let user = match throttle::begin(&state.db, &conn.id, user_key, &USER_POLICY)
         .await
         .map_err(store_err)?
@@ -140,10 +101,7 @@ async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<T
         Admission::Allowed(t) => t,
         Admission::Locked { retry_after_secs } => {
             let reason = format!("throttled: too many failed sign-ins for this username on this connection; refused without a bind for {retry_after_secs} s more");
-            return Err((
-                LoginFailure::on(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
-                Some(retry_after_secs),
-            ));
+            return Err(throttled(conn, retry_after_secs, reason));
         }
     };
     let connection = match throttle::begin(&state.db, &conn.id, CONNECTION_KEY, &CONNECTION_POLICY).await {
@@ -151,10 +109,7 @@ async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<T
         Ok(Admission::Locked { retry_after_secs }) => {
             release(state, conn, user_key, &user).await;
             let reason = format!("throttled: too many failed sign-ins on this connection; refused without a bind for {retry_after_secs} s more");
-            return Err((
-                LoginFailure::on(conn, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", reason),
-                Some(retry_after_secs),
-            ));
+            return Err(throttled(conn, retry_after_secs, reason));
         }
         Err(e) => {
             release(state, conn, user_key, &user).await;
@@ -162,6 +117,10 @@ async fn admit(state: &AppState, conn: &Connection, user_key: &[u8]) -> Result<T
         }
     };
     Ok(Tickets { user, connection })
+}
+
+fn throttled(conn: &Connection, retry_after_secs: u64, reason: String) -> Failure {
+    Failure::on(conn, Kind::Throttled { retry_after_secs }, "RATE_LIMITED", reason)
 }
 
 /// Settles the counted attempts: a wrong password (or unknown user) stays counted; a success

@@ -1,4 +1,4 @@
-//! The database side of an SSO sign-in once the IdP's answer is verified, in as few statements
+//! Admission: the database side of an SSO sign-in once the IdP's answer is verified, in as few statements
 //! and commits as possible (`portico_store::signin`):
 //! - a returning identity that admission would leave as it is (active user, already a member,
 //!   role as group mapping wants it): ONE statement records the SAML assertion in the replay
@@ -14,20 +14,29 @@
 //! An identity refused before any lookup (no usable email, marked unverified, a foreign domain)
 //! has its assertion recorded all the same, first, so that a replay is reported as one.
 
-use axum::http::StatusCode;
 use portico_core::idp::ExternalIdentity;
 use portico_store::connections::Connection;
 use portico_store::sessions::NewSession;
 use portico_store::signin::{self, Outcome, Returning, SignedIn, Writes};
 use serde_json::json;
 
+use super::failure::{Failure, Kind};
+use super::replay;
 use crate::extract::ClientInfo;
 use crate::services::audit::event;
-use crate::services::login::{Completed, LoginFailure};
 use crate::services::provision::{self, Admitted, Refusal};
-use crate::services::saml_login;
 use crate::services::sessions::{self, CreatedSession};
 use crate::state::AppState;
+
+/// A completed login: the session and who it is for.
+pub struct Completed {
+    /// The session (token shown once).
+    pub session: CreatedSession,
+    /// The admitted user.
+    pub admitted: Admitted,
+    /// The identity as the IdP asserted it.
+    pub identity: ExternalIdentity,
+}
 
 /// Admits the verified `identity` through `conn`, creates its session and audits the success.
 pub async fn finish(
@@ -35,11 +44,11 @@ pub async fn finish(
     ctx: &ClientInfo,
     conn: &Connection,
     identity: ExternalIdentity,
-) -> Result<Completed, LoginFailure> {
+) -> Result<Completed, Failure> {
     let (email, domain) = match provision::check_email(conn, &identity) {
         Ok(checked) => checked,
         Err(r) => {
-            saml_login::check_replay(state, conn, &identity).await?;
+            replay::check(state, conn, &identity).await?;
             return Err(refused(conn, r));
         }
     };
@@ -60,7 +69,7 @@ pub async fn finish(
         groups: &identity.groups,
         mapped_scopes: &mapped_scopes,
     };
-    let replay = saml_login::replay_record(&identity);
+    let replay = replay::record_of(&identity);
     let returning = signin::returning(
         &state.db,
         Returning {
@@ -76,11 +85,11 @@ pub async fn finish(
         },
     )
     .await
-    .map_err(|e| internal(conn, format!("store: {e}")))?;
+    .map_err(|e| Failure::internal(conn, format!("store: {e}")))?;
     let (admitted, session) = match returning {
         Outcome::Replayed => {
             let id = replay.map_or("", |r| r.assertion_id);
-            return Err(saml_login::replayed(conn, id));
+            return Err(replay::replayed(conn, id));
         }
         Outcome::SignedIn(signed_in) => {
             let SignedIn { user, session } = *signed_in;
@@ -102,7 +111,7 @@ pub async fn finish(
             };
             let session = signin::insert_with_event(&state.db, &admitted.user.id, writes)
                 .await
-                .map_err(|e| internal(conn, e.to_string()))?;
+                .map_err(|e| Failure::internal(conn, e.to_string()))?;
             (admitted, session)
         }
     };
@@ -133,14 +142,10 @@ fn success_event(
     e
 }
 
-fn refused(conn: &Connection, r: Refusal) -> LoginFailure {
+fn refused(conn: &Connection, r: Refusal) -> Failure {
     if r.code == "INTERNAL" {
-        internal(conn, r.reason)
+        Failure::internal(conn, r.reason)
     } else {
-        LoginFailure::on(conn, StatusCode::FORBIDDEN, r.code, r.reason)
+        Failure::on(conn, Kind::Refused, r.code, r.reason)
     }
-}
-
-fn internal(conn: &Connection, reason: String) -> LoginFailure {
-    LoginFailure::on(conn, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", reason)
 }

@@ -1,0 +1,104 @@
+//! Where sign-in meets HTTP: the status of each kind of refusal (one table), the browser's
+//! redirects (`returnTo` on success, `app.url?error=CODE` on a refusal — a person never sees raw
+//! JSON), and the `Set-Cookie` headers of the session and the browser-binding cookie. The
+//! `services::signin` flow decides what happened; this module only says it in HTTP.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::SESSION_COOKIE;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::respond::redirect_with_cookies;
+use crate::services::signin::transaction::BINDING_COOKIE_PATH;
+use crate::services::signin::{BindingCookie, Failure, Kind, SignedIn};
+
+/// The HTTP status of a kind of refusal. Deterministic refusals are never a status an SDK
+/// retries (429/502/503/504 only for throttling and unreachable dependencies).
+pub fn status(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Invalid => StatusCode::BAD_REQUEST,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Refused => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Unusable => StatusCode::CONFLICT,
+        Kind::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Upstream => StatusCode::BAD_GATEWAY,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        match f.kind {
+            Kind::Throttled { retry_after_secs } => ApiError::RateLimited {
+                retry_after: retry_after_secs,
+            },
+            Kind::Internal => ApiError::Internal(f.reason),
+            Kind::Unavailable => ApiError::Unavailable("the database is unavailable; retry shortly".into()),
+            kind => ApiError::Coded {
+                status: status(kind),
+                code: f.code,
+                message: f.message(),
+            },
+        }
+    }
+}
+
+/// `app.url` with `?error=CODE`.
+pub fn app_error_url(settings: &Settings, code: &str) -> String {
+    match url::Url::parse(&settings.app.url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().append_pair("error", code);
+            u.to_string()
+        }
+        Err(_) => settings.app.url.clone(),
+    }
+}
+
+/// The browser's answer to a completed login: a 302 to `target` (else `app.url`) with the
+/// session cookie and `extra` cookies.
+pub fn browser_signed_in(settings: &Settings, done: &SignedIn, target: Option<String>, extra: &[String]) -> Response {
+    let target = target.unwrap_or_else(|| settings.app.url.clone());
+    let s = &done.completed.session;
+    let mut cookies = vec![session_cookie(settings, &s.token, s.session.expires_at)];
+    cookies.extend_from_slice(extra);
+    redirect_with_cookies(&target, &cookies)
+}
+
+/// The browser's answer to a refused login (already audited): a 302 to `app.url?error=CODE`.
+pub fn browser_refused(settings: &Settings, f: &Failure, cookies: &[String]) -> Response {
+    redirect_with_cookies(&app_error_url(settings, f.code), cookies)
+}
+
+/// `Set-Cookie` of a binding cookie (set at the start, cleared at the callback).
+pub fn binding_set_cookie(c: &BindingCookie) -> String {
+    let (name, value, same_site, max_age) = (&c.name, &c.value, c.same_site, c.max_age_secs);
+    if max_age == 0 {
+        // Cleared: the attributes in the order the clearing cookie has always had.
+        let secure = if c.secure { "; Secure" } else { "" };
+        format!("{name}=; Path={BINDING_COOKIE_PATH}; HttpOnly; SameSite={same_site}{secure}; Max-Age=0")
+    } else {
+        let secure = if c.secure { "; Secure" } else { "" };
+        format!("{name}={value}; Path={BINDING_COOKIE_PATH}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}")
+    }
+}
+
+/// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure when the public URL is https.
+pub fn session_cookie(settings: &Settings, token: &SecretString, expires_at: DateTime<Utc>) -> String {
+    let max_age = (expires_at - Utc::now()).num_seconds().max(0);
+    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        token.expose_secret()
+    )
+}
+
+/// `Set-Cookie` that clears the session cookie.
+pub fn clear_session_cookie(settings: &Settings) -> String {
+    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}

@@ -116,8 +116,11 @@ static RETURNING: LazyLock<String> = LazyLock::new(|| {
               i AS (SELECT id, user_id FROM external_identities
                     WHERE connection_id = $23 AND subject = $26 AND (SELECT ok FROM fresh)),
               who AS (SELECT u.id, u.email, u.name, u.password_hash, u.status, u.created_at,
-                             coalesce(u.status = 'active' AND m.role IS NOT NULL
-                                      AND ($28::text IS NULL OR m.role IN ('owner', $28)), false) AS admit
+                             coalesce(u.status = 'active' AND m.role IS NOT NULL AND m.status = 'active'
+                                      AND ($28::text IS NULL OR m.role IN ('owner', $28))
+                                      -- a SCIM user waiting for this subject: admission links it
+                                      AND NOT EXISTS (SELECT 1 FROM scim_users su JOIN scim_directories sd ON sd.id = su.directory_id
+                                                      WHERE sd.organization_id = $27 AND su.external_id = $26 AND su.user_id IS NULL), false) AS admit
                       FROM i JOIN users u ON u.id = i.user_id
                       LEFT JOIN memberships m ON m.organization_id = $27 AND m.user_id = u.id),
               touch AS (UPDATE external_identities SET last_login_at = now()

@@ -302,3 +302,84 @@ async fn linking_rules_and_directory_deletion() {
         .await;
     assert_eq!(r.status, 200, "the owner keeps access: {}", r.text);
 }
+
+#[tokio::test]
+async fn a_sign_in_links_the_scim_user_waiting_for_its_subject_and_suspension_refuses_sign_in() {
+    let p = oidc::provider().await;
+    let app = TestApp::start().await;
+    let o = app.owner("xl").await;
+    configure_oidc(&app, &o, &p.issuer).await;
+    let r = sign_in_alice(&app, "xl").await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    let alice = app.me_with_cookie(&session_cookie(&r).unwrap()).await.body["data"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // example.com is not verified here: the SCIM user waits for a sign-in with subject "alice"
+    let d = directory(&app, &o, "okta").await;
+    let mut body = user("alice.x", "alice@example.com");
+    body["externalId"] = json!("alice");
+    let r = scim(&app, &d, Method::POST, "/Users", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let sid = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(linked(&app, &sid).await, None);
+
+    // the returning sign-in links it
+    let r = sign_in_alice(&app, "xl").await;
+    assert_eq!(r.status, 302, "{}", r.text);
+    assert!(session_cookie(&r).is_some());
+    assert_eq!(linked(&app, &sid).await.as_deref(), Some(alice.as_str()));
+
+    // suspended: the live session is refused, and a new sign-in is refused with no session
+    let r = scim(
+        &app,
+        &d,
+        Method::PATCH,
+        &format!("/Users/{sid}"),
+        Some(json!({"Operations": [{"op": "replace", "path": "active", "value": false}]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(&alice)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+    let r = sign_in_alice(&app, "xl").await;
+    assert!(
+        session_cookie(&r).is_none(),
+        "a suspended member gets no session: {:?}",
+        r.headers
+    );
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(&alice)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE outcome = 'failure' AND organization_id = $1
+         AND (reason = 'MEMBERSHIP_SUSPENDED' OR details::text LIKE '%MEMBERSHIP_SUSPENDED%')",
+    )
+    .bind(&o.org_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1, "the refusal is audited with its reason");
+
+    // reactivated: signing in works again
+    let r = scim(
+        &app,
+        &d,
+        Method::PATCH,
+        &format!("/Users/{sid}"),
+        Some(json!({"Operations": [{"op": "replace", "path": "active", "value": true}]})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = sign_in_alice(&app, "xl").await;
+    let cookie = session_cookie(&r).expect("signed in again");
+    assert_eq!(org_get(&app, &cookie, &o.org_id).await, 200);
+}

@@ -291,6 +291,16 @@ async fn admit_once(
     if !user.is_active() {
         return Err(Refusal::new("USER_DISABLED", format!("user {} is disabled", user.id)).into());
     }
+    // Directory sync (SPEC §7): link a SCIM user waiting for this subject; a membership a
+    // directory suspended admits nobody.
+    let subjects = crate::services::scim::effects::subjects(identity);
+    if crate::services::scim::effects::at_sign_in(&mut tx, &conn.organization_id, &subjects, &user.id).await? {
+        return Err(Refusal::new(
+            "MEMBERSHIP_SUSPENDED",
+            format!("user {}'s membership was suspended by a directory", user.id),
+        )
+        .into());
+    }
     match orgs::role_of(&mut *tx, &conn.organization_id, &user.id).await? {
         None => {
             if !conn.jit_provisioning {

@@ -18,8 +18,9 @@ use portico_store::{domains, users};
 use serde_json::json;
 use sqlx::PgConnection;
 
-use crate::error::ApiError;
 use crate::extract::ClientInfo;
+use portico_store::scim::directories;
+use portico_store::StoreError;
 
 /// An audit event by directory `dir`.
 pub fn event(dir: &Directory, ctx: &ClientInfo, action: &'static str, target: &str) -> NewEvent {
@@ -47,7 +48,7 @@ fn with(mut e: NewEvent, details: serde_json::Value) -> NewEvent {
 
 /// The role the directory's mappings give SCIM user `scim_user_id`: None when the directory maps
 /// no group (roles are then left alone).
-async fn mapped_role(tx: &mut PgConnection, dir: &Directory, scim_user_id: &str) -> Result<Option<String>, ApiError> {
+async fn mapped_role(tx: &mut PgConnection, dir: &Directory, scim_user_id: &str) -> Result<Option<String>, StoreError> {
     let Some(map) = dir.group_role_mappings.as_object().filter(|m| !m.is_empty()) else {
         return Ok(None);
     };
@@ -67,7 +68,7 @@ async fn try_link(
     dir: &Directory,
     u: &ScimUser,
     ctx: &ClientInfo,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, StoreError> {
     let Some(email) = u.primary_email.as_deref() else {
         return Ok(None);
     };
@@ -106,7 +107,12 @@ async fn try_link(
 }
 
 /// Re-applies what SCIM user `u` means for the person's access to the organization.
-pub async fn sync_user(tx: &mut PgConnection, dir: &Directory, u: &ScimUser, ctx: &ClientInfo) -> Result<(), ApiError> {
+pub async fn sync_user(
+    tx: &mut PgConnection,
+    dir: &Directory,
+    u: &ScimUser,
+    ctx: &ClientInfo,
+) -> Result<(), StoreError> {
     let user_id = match &u.user_id {
         Some(id) => Some(id.clone()),
         None => try_link(tx, dir, u, ctx).await?,
@@ -121,7 +127,7 @@ pub async fn deprovision(
     dir: &Directory,
     u: &ScimUser,
     ctx: &ClientInfo,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     match &u.user_id {
         Some(user_id) => apply_access(tx, dir, u, user_id, false, ctx).await,
         None => Ok(()),
@@ -135,7 +141,7 @@ async fn apply_access(
     user_id: &str,
     active: bool,
     ctx: &ClientInfo,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let org = dir.organization_id.as_str();
     let current = access::lock(&mut *tx, org, user_id).await?;
     let mapped = if active {
@@ -192,7 +198,7 @@ pub async fn groups_changed(
     dir: &Directory,
     ids_changed: &[String],
     ctx: &ClientInfo,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     if dir.group_role_mappings.as_object().is_none_or(|m| m.is_empty()) || ids_changed.is_empty() {
         return Ok(());
     }
@@ -204,4 +210,49 @@ pub async fn groups_changed(
         }
     }
     Ok(())
+}
+
+/// At a sign-in through a connection of `org_id` admitting Portico user `user_id`: the unlinked
+/// SCIM users of the organization's active directories whose `externalId` is one of `subjects`
+/// (the IdP subject; for Entra also its `oid` claim) are linked to that user and applied. True
+/// when a directory has suspended the user's membership (the sign-in must then be refused).
+pub async fn at_sign_in(
+    tx: &mut PgConnection,
+    org_id: &str,
+    subjects: &[String],
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let ctx = ClientInfo::default();
+    for subject in subjects {
+        for mut u in scim_users::unlinked_by_external_id(&mut *tx, org_id, subject).await? {
+            if scim_users::user_linked_by_other(&mut *tx, &u.directory_id, user_id, &u.id).await? {
+                continue;
+            }
+            let Some(dir) = directories::by_id(&mut *tx, org_id, &u.directory_id).await? else {
+                continue;
+            };
+            scim_users::set_link(&mut *tx, &u.id, Some(user_id)).await?;
+            let e = with(
+                event(&dir, &ctx, "scim.user.link", &u.id),
+                json!({ "userId": user_id, "by": "externalId" }),
+            );
+            audit::record(&mut *tx, e).await?;
+            u.user_id = Some(user_id.to_owned());
+            apply_access(tx, &dir, &u, user_id, u.active, &ctx).await?;
+        }
+    }
+    Ok(access::lock(&mut *tx, org_id, user_id)
+        .await?
+        .is_some_and(|m| m.status == "suspended"))
+}
+
+/// The subjects a SCIM `externalId` may name for `identity`: its subject, and Entra's `oid`.
+pub fn subjects(identity: &portico_core::idp::ExternalIdentity) -> Vec<String> {
+    let mut v = vec![identity.subject.clone()];
+    if let Some(oid) = identity.raw.get("oid").and_then(serde_json::Value::as_str) {
+        if oid != identity.subject {
+            v.push(oid.to_owned());
+        }
+    }
+    v
 }

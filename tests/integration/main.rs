@@ -12,6 +12,7 @@ mod foundation_ops;
 mod hygiene;
 mod ldap_login;
 mod oidc_login;
+mod provider;
 mod saml_login;
 mod scim;
 mod sdk_api;

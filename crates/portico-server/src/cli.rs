@@ -45,6 +45,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The applications signing people in through Portico (OpenID Provider clients).
+    Clients {
+        /// Client action.
+        #[command(subcommand)]
+        action: crate::cli_clients::ClientsAction,
+    },
 }
 
 /// `portico keys …`.
@@ -58,6 +64,10 @@ pub enum KeysAction {
         #[arg(long, default_value = "k1")]
         id: String,
     },
+    /// Publish a new ID-token signing key in the JWKS without signing with it yet.
+    StageSigning,
+    /// Make the newest staged signing key the signer (none staged: a fresh key at once).
+    RotateSigning,
 }
 
 /// Entry point of the binary.
@@ -129,6 +139,27 @@ async fn run_command(
         Command::Keys {
             action: KeysAction::Generate { .. },
         } => Ok(()),
+        Command::Keys {
+            action: KeysAction::StageSigning,
+        } => {
+            let secrets = devmode::open_secrets(&settings, development)?;
+            let kids = crate::services::provider::keys::stage(pool, &secrets)
+                .await
+                .map_err(|e| anyhow::anyhow!("staging failed: {e}"))?;
+            println!("{}", serde_json::json!({ "staged": kids }));
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::RotateSigning,
+        } => {
+            let secrets = devmode::open_secrets(&settings, development)?;
+            let kids = crate::services::provider::keys::rotate(pool, &secrets)
+                .await
+                .map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
+            println!("{}", serde_json::json!({ "signing": kids }));
+            Ok(())
+        }
+        Command::Clients { action } => crate::cli_clients::run(action, &settings, pool).await,
         Command::Serve => serve(settings, pool.clone(), development).await,
     }
 }
@@ -138,6 +169,9 @@ async fn serve(settings: Settings, pool: portico_store::PgPool, development: boo
     if development {
         devmode::first_start(&pool, &settings).await?;
     }
+    crate::services::provider::keys::ensure(&pool, &secrets)
+        .await
+        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let listener = tokio::net::TcpListener::bind(settings.server.bind)
         .await
         .with_context(|| format!("binding {}", settings.server.bind))?;

@@ -28,6 +28,9 @@ pub async fn purge_once(db: &PgPool) {
     if let Err(e) = portico_store::throttle::purge(db, 86_400.0).await {
         tracing::warn!(error = %e, "purging LDAP throttle rows failed");
     }
+    if let Err(e) = portico_store::oauth_grants::purge(db).await {
+        tracing::warn!(error = %e, "purging OAuth codes and tokens failed");
+    }
     match sessions::purge(db).await {
         Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sessions purged"),
         Ok(_) => {}

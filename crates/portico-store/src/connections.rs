@@ -217,6 +217,16 @@ pub async fn has_ready(db: impl PgExecutor<'_>, org_id: &str) -> Result<bool, St
     .await?)
 }
 
+/// The active connections whose (unverified) domain list holds `domain`, across organizations.
+pub async fn active_claiming(db: impl PgExecutor<'_>, domain: &str) -> Result<Vec<Connection>, StoreError> {
+    Ok(sqlx::query_as::<_, Connection>(&format!(
+        "SELECT {COLS} FROM sso_connections WHERE status = 'active' AND $1 = ANY(domains) ORDER BY created_at, id"
+    ))
+    .bind(domain)
+    .fetch_all(db)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

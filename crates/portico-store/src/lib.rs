@@ -12,6 +12,8 @@ pub mod identities;
 pub mod join_requests;
 pub mod logins;
 pub mod mfa;
+pub mod oauth_clients;
+pub mod oauth_grants;
 pub mod orgs;
 pub mod page;
 pub mod replay;

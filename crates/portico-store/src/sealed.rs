@@ -10,6 +10,7 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("sso_connections", "ldap_bind_password"),
     ("sso_connections", "sp_private_key"),
     ("users", "totp_secret"),
+    ("oauth_signing_keys", "private_key"),
 ];
 
 /// `(id, sealed)` pairs of one registered column, locked for update.

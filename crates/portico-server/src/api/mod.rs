@@ -1,6 +1,7 @@
 //! Route assembly. Every route is registered through [`Api`], which also records it for the
 //! OpenAPI document, so the document covers every route by construction.
 
+pub mod oauth2;
 pub mod ops;
 pub mod org;
 pub mod scim;
@@ -105,5 +106,6 @@ pub fn all() -> (Router<AppState>, Vec<OpDoc>) {
     let api = org::routes(api);
     let api = sdk::routes(api);
     let api = scim::routes(api);
+    let api = oauth2::routes(api);
     api.finish()
 }

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod orgs;
 pub mod password;
 pub mod policy;
+pub mod provider;
 pub mod provision;
 pub mod scim;
 pub mod sessions;

@@ -1,0 +1,90 @@
+//! The OpenID Provider's HTTP edge (SPEC §6): discovery, JWKS, authorize, token, userinfo,
+//! revocation and RP-initiated logout. Browser routes answer with the page family or redirects,
+//! the back-channel routes with RFC 6749 JSON.
+
+mod authorize;
+mod endpoints;
+pub mod page;
+
+use axum::extract::State;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::api::Api;
+use crate::services::provider::{keys, CLAIMS, SCOPES};
+use crate::state::AppState;
+
+/// Registers the routes.
+pub fn routes(api: Api) -> Api {
+    api.section("oauth2", false)
+        .get(
+            "/.well-known/openid-configuration",
+            "OpenID Provider discovery",
+            discovery,
+        )
+        .get("/oauth2/jwks", "ID-token signing keys (JWKS)", jwks)
+        .get(
+            "/oauth2/authorize",
+            "Authorization endpoint (code flow; browser)",
+            authorize::authorize,
+        )
+        .get(
+            "/oauth2/authorize/resume",
+            "Continue an authorization once the sign-in completed (browser)",
+            authorize::resume,
+        )
+        .post(
+            "/oauth2/token",
+            "Token endpoint (authorization_code, refresh_token)",
+            endpoints::token,
+        )
+        .get(
+            "/oauth2/userinfo",
+            "UserInfo (Bearer access token)",
+            endpoints::userinfo,
+        )
+        .post(
+            "/oauth2/userinfo",
+            "UserInfo (Bearer access token)",
+            endpoints::userinfo,
+        )
+        .post("/oauth2/revoke", "Token revocation (RFC 7009)", endpoints::revoke)
+        .get("/oauth2/logout", "RP-initiated logout (browser)", endpoints::logout)
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let base = state.settings.public_base();
+    let doc = json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/oauth2/authorize"),
+        "token_endpoint": format!("{base}/oauth2/token"),
+        "userinfo_endpoint": format!("{base}/oauth2/userinfo"),
+        "jwks_uri": format!("{base}/oauth2/jwks"),
+        "revocation_endpoint": format!("{base}/oauth2/revoke"),
+        "end_session_endpoint": format!("{base}/oauth2/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": SCOPES,
+        "claims_supported": CLAIMS,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    ([(CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    match keys::jwks(&state.db).await {
+        Ok(doc) => ([(CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -20,9 +20,9 @@ use crate::auth::{cookie, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::respond::redirect_with_cookies;
-use crate::services::login::{self, Mode};
 use crate::services::provider::grants::{self, SignedInSession};
 use crate::services::provider::{AuthorizeRequest, SCOPES};
+use crate::services::signin::{self, Kind, Mode};
 use crate::state::AppState;
 
 /// The redirect to the client with `params`, `state` and RFC 9207 `iss`.
@@ -112,7 +112,7 @@ async fn route(state: &AppState, q: &HashMap<&str, &str>) -> Result<Route, ApiEr
         let Some(org) = org else {
             return Ok(Route::Unknown("That organization does not exist.".into()));
         };
-        return match login::pick_connection(state, &org, None, true).await {
+        return match signin::pick_connection(state, &org, None, true).await {
             Ok(c) => Ok(Route::To(Box::new(c))),
             Err(ApiError::NotFound(_)) => Ok(Route::Unknown("That organization has no single sign-on set up.".into())),
             Err(e) => Err(e),
@@ -351,7 +351,7 @@ async fn run(
     .await?;
     let resume = format!("{}/oauth2/authorize/resume?h={handle}", state.settings.public_base());
     let hint = q.get("login_hint").map(|h| (*h).to_owned());
-    let started = login::start(
+    let started = match signin::start(
         state,
         &conn,
         Mode::Browser,
@@ -359,7 +359,22 @@ async fn run(
         Some(resume),
         hint,
     )
-    .await?;
+    .await
+    {
+        Ok(s) => s,
+        Err(f) => {
+            signin::failure::record(state, ctx, &f).await;
+            let (error, description) = match f.kind {
+                Kind::Upstream | Kind::Unavailable => (
+                    "temporarily_unavailable",
+                    "the organization's identity provider could not be reached",
+                ),
+                Kind::Internal => ("server_error", "the sign-in could not be started"),
+                _ => ("access_denied", "the organization's sign-in could not be started"),
+            };
+            return Ok(oauth_error(state, req, error, description));
+        }
+    };
     let Some(url) = started.url else {
         // LDAP: the directory password step on Portico's page is not built yet.
         return Ok(page::error(
@@ -375,7 +390,11 @@ async fn run(
     } else {
         ""
     };
-    let mut cookies: Vec<String> = started.set_cookie.into_iter().collect();
+    let mut cookies: Vec<String> = started
+        .binding
+        .iter()
+        .map(crate::api::signin_edge::binding_set_cookie)
+        .collect();
     cookies.push(format!(
         "{}={binding}; Path=/oauth2/authorize/resume; HttpOnly; SameSite=Lax; Max-Age={ttl}{secure}",
         resume_cookie_name(&handle)

@@ -20,7 +20,6 @@ use crate::extract::ClientInfo;
 use crate::respond::redirect_with_cookies;
 use crate::services::provider::clients::secret_matches;
 use crate::services::provider::grants::{self, OAuthError};
-use crate::services::sessions;
 use crate::state::AppState;
 
 fn json_no_store(status: StatusCode, body: Value) -> Response {
@@ -250,7 +249,7 @@ pub async fn logout(
         tracing::error!(error = %e, "logout failed");
         return refused("The sign-out could not be processed.");
     }
-    let clear = sessions::clear_cookie(&state.settings);
+    let clear = crate::api::signin_edge::clear_session_cookie(&state.settings);
     match target.and_then(|t| url::Url::parse(&t).ok()) {
         Some(mut u) => {
             if let Some(s) = q.get("state") {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod devmode;
 pub mod error;
 pub mod extract;
+pub mod idp;
 pub mod jobs;
 pub mod openapi;
 pub mod patch;

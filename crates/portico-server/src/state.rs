@@ -18,7 +18,7 @@ pub struct AppState {
     /// The secret box (current key seals).
     pub secrets: Arc<SecretBox>,
     /// Identity-provider runtimes (shared caches, guarded HTTP client).
-    pub idp: crate::services::idp::IdpRuntime,
+    pub idp: crate::idp::IdpRuntime,
     /// Throttling of public sign-in routes.
     pub limits: Arc<crate::ratelimit::RateLimiter>,
     /// Prometheus renderer, when metrics are installed.
@@ -28,7 +28,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the state.
     pub fn new(settings: Settings, db: PgPool, secrets: SecretBox) -> Self {
-        let idp = crate::services::idp::IdpRuntime::new(&settings);
+        let idp = crate::idp::IdpRuntime::new(&settings);
         Self {
             settings: Arc::new(settings),
             db,

@@ -518,8 +518,8 @@ pub async fn create(
     let mut conn = blank(&access.org.id, &protocol);
     apply(state, &mut conn, input, true)?;
     if conn.protocol == "saml" {
-        crate::services::idp_saml::prepare(state, &mut conn)?;
-        crate::services::idp_saml::check_idp_metadata_url(state, &conn).await?;
+        crate::services::saml_setup::prepare(state, &mut conn)?;
+        crate::services::saml_setup::check_idp_metadata_url(state, &conn).await?;
     }
     let mut tx = state.db.begin().await?;
     lock_org(&mut tx, &access.org.id).await?;
@@ -570,11 +570,11 @@ pub async fn update(
         conn.last_test_success = None;
     }
     if conn.protocol == "saml" {
-        crate::services::idp_saml::check_idp(&conn)?;
+        crate::services::saml_setup::check_idp(&conn)?;
         // Inside the transaction (the org row is locked for at most the outbound timeout): an
         // update is rare, and the check must see the merged configuration.
         if changed_config {
-            crate::services::idp_saml::check_idp_metadata_url(state, &conn).await?;
+            crate::services::saml_setup::check_idp_metadata_url(state, &conn).await?;
         }
     }
     check_domain_exclusive(&mut tx, &conn).await?;

@@ -12,7 +12,7 @@ use crate::api::Api;
 use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidForm};
-use crate::services::idp_saml;
+use crate::idp::saml as idp_saml;
 use crate::services::signin::{self, transaction, Callback};
 use crate::state::AppState;
 

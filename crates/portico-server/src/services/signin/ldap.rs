@@ -72,7 +72,7 @@ pub(super) async fn sign_in(
     }
     ensure_active(conn)?;
     let settings =
-        crate::services::idp_ldap::settings(&state.idp, conn, &state.secrets).map_err(|e| Failure::from(e).at(conn))?;
+        crate::idp::ldap::settings(&state.idp, conn, &state.secrets).map_err(|e| Failure::from(e).at(conn))?;
     let user_key = portico_ldap::throttle_key(&settings, username).to_vec();
     let tickets = admit(state, conn, &user_key).await?;
     let input = LoginInput::Credentials {

@@ -1,4 +1,8 @@
-//! Building the `IdentityProvider` of a stored connection. Built providers are kept per
+//! The factory of identity providers: the `IdentityProvider` of a stored connection, built by
+//! its protocol's module ([`oidc`], [`saml`], [`ldap`]) with the shared runtimes held here
+//! (OIDC discovery/JWKS caches, SAML metadata cache, the LDAP pool, the outbound policy).
+//! Nothing here knows the application state or HTTP routing.
+//! Built providers are kept per
 //! connection, keyed by a digest of every field they are built from (so an update — even a raw
 //! SQL one — builds a new one); their caches (discovery, JWKS, metadata) live in the shared
 //! runtimes here. All of it is safe to lose.
@@ -8,17 +12,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portico_core::idp::{IdentityProvider, IdpError, Protocol};
-use portico_core::secretbox::{SecretBox, Slot};
+use portico_core::secretbox::SecretBox;
 use portico_http::OutboundPolicy;
-use portico_oidc::{ClientAuth, OidcProvider, OidcRuntime, OidcSettings};
+use portico_oidc::{OidcProvider, OidcRuntime};
+use portico_saml::SamlRuntime;
 use portico_store::connections::Connection;
 
 use crate::config::Settings;
+
+pub mod ldap;
+pub mod oidc;
+pub mod saml;
 
 /// Shared runtimes of the protocol adapters.
 #[derive(Clone)]
 pub struct IdpRuntime {
     oidc: OidcRuntime,
+    /// The SAML metadata cache (metadata URLs fetched through the outbound guard).
+    pub saml: SamlRuntime,
     /// The outbound policy (SAML metadata fetches, LDAP targets).
     pub outbound: OutboundPolicy,
     /// Service-account LDAP connections, keyed inside by a digest of each connection's settings
@@ -53,6 +64,7 @@ impl IdpRuntime {
     pub fn new(settings: &Settings) -> Self {
         Self {
             oidc: OidcRuntime::new(outbound_policy(settings)),
+            saml: SamlRuntime::new(outbound_policy(settings)),
             outbound: outbound_policy(settings),
             ldap_pool: portico_ldap::LdapPool::default(),
             built: Arc::default(),
@@ -81,11 +93,11 @@ impl IdpRuntime {
     fn build(&self, conn: &Connection, secrets: &SecretBox) -> Result<Arc<dyn IdentityProvider>, IdpError> {
         match Protocol::parse(&conn.protocol) {
             Some(Protocol::Oidc) => Ok(Arc::new(OidcProvider::new(
-                oidc_settings(conn, secrets)?,
+                oidc::settings(conn, secrets)?,
                 self.oidc.clone(),
             ))),
-            Some(Protocol::Saml) => super::idp_saml::provider(self, conn, secrets),
-            Some(Protocol::Ldap) => super::idp_ldap::provider(self, conn, secrets),
+            Some(Protocol::Saml) => saml::provider(self, conn, secrets),
+            Some(Protocol::Ldap) => ldap::provider(self, conn, secrets),
             None => Err(IdpError::Config(format!("unknown protocol {}", conn.protocol))),
         }
     }
@@ -99,33 +111,4 @@ pub fn outbound_policy(settings: &Settings) -> OutboundPolicy {
         timeout: Duration::from_secs(settings.outbound.timeout_secs),
         max_body_bytes: settings.outbound.max_body_bytes,
     }
-}
-
-fn oidc_settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings, IdpError> {
-    let issuer = conn
-        .config_str("issuerUrl")
-        .ok_or_else(|| IdpError::Config("issuerUrl is missing".into()))?;
-    let client_id = conn
-        .config_str("clientId")
-        .ok_or_else(|| IdpError::Config("clientId is missing".into()))?;
-    let sealed = conn
-        .client_secret
-        .as_deref()
-        .ok_or_else(|| IdpError::Config("clientSecret is missing".into()))?;
-    let secret = secrets
-        .open(
-            sealed,
-            Slot {
-                table: "sso_connections",
-                row: &conn.id,
-                column: "client_secret",
-            },
-        )
-        .map_err(|e| IdpError::Config(format!("client secret cannot be opened: {e}")))?;
-    let mut s = OidcSettings::new(issuer, client_id, secret);
-    s.client_auth = conn.config_str("tokenEndpointAuthMethod").and_then(ClientAuth::parse);
-    if let Some(scopes) = conn.config.get("scopes").and_then(|v| v.as_array()) {
-        s.scopes = scopes.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-    }
-    Ok(s)
 }

@@ -10,7 +10,7 @@ use portico_core::secretbox::{SecretBox, Slot};
 use portico_ldap::{LdapProvider, LdapSettings};
 use portico_store::connections::Connection;
 
-use super::idp::IdpRuntime;
+use super::IdpRuntime;
 
 /// The longest wait for a TCP connection and its TLS handshake (StartTLS included).
 pub const CONNECT_TIMEOUT_MAX: Duration = Duration::from_secs(5);

@@ -66,7 +66,7 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: usize,
-    /// Trust the first `X-Forwarded-For` address as the client IP (behind a proxy you control).
+    /// Read the client address from `X-Forwarded-For`, right to left (behind a proxy you control).
     pub trust_forwarded_for: bool,
     /// Seconds a client has to send a request head, counted from when the connection starts
     /// waiting for one (so also the longest a keep-alive connection may sit idle).
@@ -75,6 +75,10 @@ pub struct ServerSettings {
     pub body_read_timeout_secs: u64,
     /// Open connections served at once; past it, new ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` entries are skipped; empty trusts the nearest hop only.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Exact origins (`https://app.example.com`) allowed credentialed CORS and cookie writes.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -87,6 +91,8 @@ impl Default for ServerSettings {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
             max_connections: 1024,
+            trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -321,6 +327,13 @@ impl Settings {
                 return Err(ConfigError::Invalid(format!("{name} must be http(s)")));
             }
         }
+        for o in &self.server.cors_allowed_origins {
+            if exact_origin(o).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "server.cors_allowed_origins: {o:?} is not an exact origin (scheme://host[:port], no path)"
+                )));
+            }
+        }
         if !(60..=600).contains(&self.security.login_ttl_secs) {
             return Err(ConfigError::Invalid(
                 "security.login_ttl_secs must be between 60 and 600".into(),
@@ -351,10 +364,39 @@ impl Settings {
         format!("{}/api/auth/sso/callback", self.public_base())
     }
 
+    /// True when `origin` (an `Origin` header value) is one of `server.public_url`, `app.url` and
+    /// `server.cors_allowed_origins`, compared as serialized origins.
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        let Some(origin) = exact_origin(origin) else {
+            return false;
+        };
+        [&self.server.public_url, &self.app.url]
+            .into_iter()
+            .filter_map(|u| url::Url::parse(u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .chain(self.server.cors_allowed_origins.iter().filter_map(|o| exact_origin(o)))
+            .any(|allowed| allowed == origin)
+    }
+
     /// True when cookies must be `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.server.public_url.starts_with("https://")
     }
+}
+
+/// The serialized origin of `s` when `s` is exactly an http(s) origin (an optional trailing `/`
+/// aside): `https://App.Example.com` → `https://app.example.com`. Paths, queries, credentials and
+/// the opaque `null` origin are refused.
+pub fn exact_origin(s: &str) -> Option<String> {
+    let u = url::Url::parse(s.trim()).ok()?;
+    let plain = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.username().is_empty()
+        && u.password().is_none();
+    plain.then(|| u.origin().ascii_serialization())
 }
 
 /// Turns `PORTICO__SECTION__KEY=value` into a TOML line `section.key = value`.

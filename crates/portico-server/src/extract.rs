@@ -113,7 +113,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ValidJson<T> {
             }
         })?;
         if bytes.is_empty() {
-            return parse_json(b"{}").map(ValidJson);
+            return Err(ApiError::field("body", "the body is empty; send a JSON object"));
         }
         parse_json(&bytes).map(ValidJson)
     }
@@ -222,18 +222,15 @@ impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let forwarded = state
-            .settings
-            .server
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
-            .flatten()
-            .and_then(|v| v.split(',').next())
-            .map(|s| s.trim().to_owned());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let server = &state.settings.server;
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ip = crate::client_addr::resolve(
+            peer,
+            &parts.headers,
+            server.trust_forwarded_for,
+            &server.trusted_proxies,
+        )
+        .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -242,7 +239,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         let request_id = parts.extensions.get::<crate::respond::RequestId>().map(|r| r.0.clone());
         Ok(Self {
             request_id,
-            ip: forwarded.or(peer),
+            ip,
             user_agent,
         })
     }

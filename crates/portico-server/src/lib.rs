@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod cli_clients;
+pub mod client_addr;
 pub mod config;
 pub mod devmode;
 pub mod error;

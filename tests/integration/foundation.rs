@@ -13,9 +13,10 @@ async fn add_member(app: &TestApp, org_id: &str, email: &str, role: &str) -> (St
     portico_store::orgs::add_member(&app.db, org_id, &uid, role)
         .await
         .unwrap();
-    let (_, key) = portico_server::services::tokens::create(&app.db, &uid, Some(org_id), "k", None)
-        .await
-        .unwrap();
+    let (_, key) =
+        portico_server::services::tokens::create(&app.db, &uid, Some(org_id), "k", None, &Default::default())
+            .await
+            .unwrap();
     use secrecy::ExposeSecret;
     (uid, key.expose_secret().to_owned())
 }
@@ -291,9 +292,10 @@ async fn bad_input_is_a_validation_envelope_and_writes_nothing() {
     let app = TestApp::start().await;
     let o = app.owner("inputs").await;
     // An unpinned key for the same user (pinned keys cannot create orgs).
-    let (_, free) = portico_server::services::tokens::create(&app.db, &o.user_id, None, "free", None)
-        .await
-        .unwrap();
+    let (_, free) =
+        portico_server::services::tokens::create(&app.db, &o.user_id, None, "free", None, &Default::default())
+            .await
+            .unwrap();
     use secrecy::ExposeSecret;
     let free = free.expose_secret().to_owned();
     let orgs_before = app.count("organizations").await;

@@ -17,5 +17,6 @@ mod saml_login;
 mod scim;
 mod sdk_api;
 mod sdk_python;
+mod security;
 mod signin_pending;
 mod signin_writes;

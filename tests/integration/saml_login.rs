@@ -434,7 +434,14 @@ async fn attack_corpus_is_refused_without_a_session() {
     let idp = saml::idp().await;
     let app = TestApp::start().await;
     let o = app.owner("samla").await;
-    let conn = create(&app, &o, idp, json!({})).await;
+    // Both knobs on, so the single-signature shapes are refused too (the default accepts them).
+    let conn = create(
+        &app,
+        &o,
+        idp,
+        json!({"requireSignedResponse": true, "requireSignedAssertion": true}),
+    )
+    .await;
     let sp = conn["spEntityId"].as_str().unwrap().to_owned();
     let acs = format!("{}/api/auth/sso/callback", app.base);
     let t = std::time::Instant::now();
@@ -557,17 +564,18 @@ async fn assertion_only_signing_can_be_allowed_per_connection_but_wrapping_never
     let idp = saml::idp().await;
     let app = TestApp::start().await;
     let o = app.owner("samlrelax").await;
-    let conn = create(&app, &o, idp, json!({"requireSignedResponse": false})).await;
-    assert_eq!(conn["requireSignedResponse"], false);
+    let conn = create(&app, &o, idp, json!({"requireSignedAssertion": true})).await;
+    assert_eq!(conn["requireSignedAssertion"], true);
     let sp = conn["spEntityId"].as_str().unwrap().to_owned();
     let acs = format!("{}/api/auth/sso/callback", app.base);
-    // Entra ID / Google style: only the assertion is signed — accepted once the connection says so.
+    // Entra ID / Google style: only the assertion is signed — accepted (also by default).
     let r = attack(&app, "samlrelax", async |id| {
         idp.fixture("assertion_signed_only", Some(&id), &sp, &acs).await
     })
     .await;
     assert!(session_cookie(&r).is_some(), "{:?}", r.headers.get("location"));
-    // The unsigned response, a response-only signature and wrapping stay refused.
+    // The unsigned response, a response-only signature (this connection demands the
+    // assertion's own) and wrapping stay refused.
     for kind in ["unsigned", "response_signed_only", "xsw_prepend", "xsw_wrap"] {
         let r = attack(&app, "samlrelax", async |id| {
             idp.fixture(kind, Some(&id), &sp, &acs).await

@@ -238,9 +238,10 @@ async fn every_v1_route_is_tenant_isolated() {
         .await
         .unwrap();
     assert_eq!(two.user_id, a.user_id);
-    let (_, free) = portico_server::services::tokens::create(&app.db, &a.user_id, None, "free", None)
-        .await
-        .unwrap();
+    let (_, free) =
+        portico_server::services::tokens::create(&app.db, &a.user_id, None, "free", None, &Default::default())
+            .await
+            .unwrap();
     use secrecy::ExposeSecret;
     let r = sdk(&app, Method::GET, "/v1/sso/connections", free.expose_secret(), None).await;
     assert_eq!(r.status, 400);

@@ -152,6 +152,9 @@ pub struct Check {
     pub ok: bool,
     /// What happened.
     pub message: String,
+    /// A passed step that still asks for the operator's attention (with the fix in `message`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
 }
 
 /// The outcome of testing a connection.
@@ -159,6 +162,10 @@ pub struct Check {
 pub struct CheckReport {
     /// The steps, in order; the first failing step ends the test.
     pub checks: Vec<Check>,
+    /// What the test learnt from the IdP (`issuer`, `authorizationEndpoint`, `idpSsoUrl`, …),
+    /// keyed by the SDK's field names.
+    #[serde(skip)]
+    pub facts: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl CheckReport {
@@ -173,7 +180,23 @@ impl CheckReport {
             name: name.to_owned(),
             ok,
             message: message.into(),
+            warning: false,
         });
+    }
+
+    /// Records a passed step that warns (the message says what to do).
+    pub fn warn(&mut self, name: &str, message: impl Into<String>) {
+        self.checks.push(Check {
+            name: name.to_owned(),
+            ok: true,
+            message: message.into(),
+            warning: true,
+        });
+    }
+
+    /// Records a fact learnt from the IdP.
+    pub fn fact(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        self.facts.insert(key.to_owned(), value.into());
     }
 
     /// The first failing step, if any.
@@ -192,6 +215,10 @@ pub enum IdpError {
     /// The IdP could not be reached or answered garbage (timeouts, DNS, refused targets).
     #[error("identity provider unreachable: {0}")]
     Unavailable(String),
+    /// The IdP answered something unusable: too large, not JSON, not the document asked for.
+    /// Deterministic (the same request gets the same answer), so never a retried 5xx.
+    #[error("identity provider answer invalid: {0}")]
+    ResponseInvalid(String),
     /// Discovery or metadata was invalid (including issuer mismatch).
     #[error("identity provider metadata invalid: {0}")]
     Metadata(String),
@@ -226,6 +253,7 @@ impl IdpError {
         match self {
             Self::Config(_) => "SSO_MISCONFIGURED",
             Self::Unavailable(_) => "IDP_UNAVAILABLE",
+            Self::ResponseInvalid(_) => "IDP_RESPONSE_INVALID",
             Self::Metadata(_) => "IDP_METADATA_INVALID",
             Self::Denied { .. } => "IDP_DENIED",
             Self::TokenExchange(_) => "TOKEN_EXCHANGE_FAILED",

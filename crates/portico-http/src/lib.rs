@@ -155,11 +155,13 @@ fn format_duration(d: Duration) -> String {
 }
 
 impl From<OutboundError> for IdpError {
-    /// Unusable URLs and clients are configuration problems; everything else (refused targets,
-    /// network failures, timeouts, oversized answers) means the IdP is unavailable.
+    /// Unusable URLs and clients are configuration problems; an oversized answer is the IdP's
+    /// deterministic fault; everything else (refused targets, network failures, timeouts) means
+    /// the IdP is unavailable.
     fn from(err: OutboundError) -> Self {
         match err {
             OutboundError::InvalidUrl { .. } | OutboundError::Client(_) => IdpError::Config(err.to_string()),
+            OutboundError::TooLarge { .. } => IdpError::ResponseInvalid(err.to_string()),
             _ => IdpError::Unavailable(err.to_string()),
         }
     }

@@ -74,15 +74,23 @@ fn status_error(what: &str, url: &Url, status: http::StatusCode) -> IdpError {
     }
 }
 
+/// The one discovery field Portico reads beyond the standard set (RFC 9207 §3).
+#[derive(serde::Deserialize)]
+struct IssParameter {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: Option<serde_json::Value>,
+}
+
 /// Fetches and parses a discovery document; checks what a code-flow login needs from it.
-pub(crate) async fn fetch_metadata(http: &OutboundClient, url: &Url) -> Result<CoreProviderMetadata, IdpError> {
+/// Also answers whether the provider advertises the authorization response `iss` parameter.
+pub(crate) async fn fetch_metadata(http: &OutboundClient, url: &Url) -> Result<(CoreProviderMetadata, bool), IdpError> {
     let resp = http.get_json(url.as_str()).await?;
     if resp.status() != http::StatusCode::OK {
         return Err(status_error("discovery", url, resp.status()));
     }
     let meta: CoreProviderMetadata =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body())).map_err(|e| {
-            IdpError::Metadata(format!(
+            IdpError::ResponseInvalid(format!(
                 "discovery document at {} is invalid at `{}`: {}",
                 redact_url(url),
                 e.path(),
@@ -95,7 +103,12 @@ pub(crate) async fn fetch_metadata(http: &OutboundClient, url: &Url) -> Result<C
             redact_url(url)
         )));
     }
-    Ok(meta)
+    // Any value but JSON `true` is "not advertised" (the document already parsed as JSON).
+    let iss = serde_json::from_slice::<IssParameter>(resp.body())
+        .ok()
+        .and_then(|p| p.authorization_response_iss_parameter_supported)
+        == Some(serde_json::Value::Bool(true));
+    Ok((meta, iss))
 }
 
 /// Refuses endpoints the browser or Portico must not use under `http`'s policy: a plain-http
@@ -131,7 +144,7 @@ pub(crate) async fn fetch_jwks(http: &OutboundClient, jwks_uri: &str) -> Result<
         return Err(status_error("JWKS", &url, resp.status()));
     }
     serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(resp.body())).map_err(|e| {
-        IdpError::Metadata(format!(
+        IdpError::ResponseInvalid(format!(
             "JWKS at {} is invalid at `{}`: {}",
             redact_url(&url),
             e.path(),

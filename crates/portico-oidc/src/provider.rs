@@ -36,6 +36,9 @@ struct Discovered {
     /// Cache key of the issuer (its discovery URL).
     key: Url,
     meta: Arc<CoreProviderMetadata>,
+    /// The provider advertises RFC 9207 `iss` in authorization responses.
+    #[allow(dead_code)]
+    iss_supported: bool,
 }
 
 impl Discovered {
@@ -70,10 +73,14 @@ impl OidcProvider {
     /// Discovery (cached), issuer rule and endpoint policy.
     async fn discover(&self) -> Result<Discovered, IdpError> {
         let key = discovery::discovery_url(&self.settings.issuer_url)?;
-        let meta = self.runtime.metadata(&key, Freshness::Cached).await?;
+        let (meta, iss_supported) = self.runtime.metadata(&key, Freshness::Cached).await?;
         check_issuer(&self.settings.issuer_url, &meta)?;
         check_endpoints(self.runtime.http()?, &meta)?;
-        Ok(Discovered { key, meta })
+        Ok(Discovered {
+            key,
+            meta,
+            iss_supported,
+        })
     }
 
     fn client(&self, meta: CoreProviderMetadata, redirect_uri: &str) -> Result<OidcClient, IdpError> {
@@ -305,8 +312,8 @@ impl IdentityProvider for OidcProvider {
                 return report;
             }
         };
-        let meta = match self.runtime.metadata(&key, Freshness::Fresh).await {
-            Ok(meta) => meta,
+        let (meta, iss_supported) = match self.runtime.metadata(&key, Freshness::Fresh).await {
+            Ok(found) => found,
             Err(e) => {
                 report.push("discovery", false, e.to_string());
                 return report;
@@ -318,6 +325,13 @@ impl IdentityProvider for OidcProvider {
             return report;
         }
         report.push("discovery", true, format!("fetched {key}"));
+        report.fact("issuer", meta.issuer().as_str());
+        report.fact("authorizationEndpoint", meta.authorization_endpoint().as_str());
+        if let Some(t) = meta.token_endpoint() {
+            report.fact("tokenEndpoint", t.as_str());
+        }
+        report.fact("jwksUri", meta.jwks_uri().as_str());
+        report.fact("issParameterSupported", iss_supported);
 
         if let Err(e) = check_issuer(&self.settings.issuer_url, &meta) {
             report.push("issuer", false, e.to_string());

@@ -42,7 +42,8 @@ struct Inner {
 
 #[derive(Default)]
 struct IssuerEntry {
-    metadata: Option<(Arc<CoreProviderMetadata>, Instant)>,
+    /// The discovery document, whether it advertises RFC 9207 `iss`, and when it was fetched.
+    metadata: Option<(Arc<CoreProviderMetadata>, bool, Instant)>,
     /// The JWKS, with the URI it came from.
     jwks: Option<(String, Arc<CoreJsonWebKeySet>, Instant)>,
     last_forced_jwks: Option<Instant>,
@@ -51,7 +52,7 @@ struct IssuerEntry {
 impl IssuerEntry {
     fn is_stale(&self, now: Instant) -> bool {
         let fresh = |at: &Instant| now.duration_since(*at) < CACHE_TTL;
-        !self.metadata.as_ref().is_some_and(|(_, at)| fresh(at))
+        !self.metadata.as_ref().is_some_and(|(_, _, at)| fresh(at))
             && !self.jwks.as_ref().is_some_and(|(_, _, at)| fresh(at))
     }
 }
@@ -112,31 +113,33 @@ impl OidcRuntime {
         self.inner.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The discovery document at `url` (which is also the cache key of its issuer).
+    /// The discovery document at `url` (which is also the cache key of its issuer), and whether
+    /// it advertises `authorization_response_iss_parameter_supported` (RFC 9207).
     pub(crate) async fn metadata(
         &self,
         url: &Url,
         freshness: Freshness,
-    ) -> Result<Arc<CoreProviderMetadata>, IdpError> {
+    ) -> Result<(Arc<CoreProviderMetadata>, bool), IdpError> {
         let key = url.as_str();
         if freshness == Freshness::Cached {
             let now = Instant::now();
-            if let Some((meta, _)) = self
+            if let Some((meta, iss, _)) = self
                 .cache()
                 .get(key)
                 .and_then(|e| e.metadata.as_ref())
-                .filter(|(_, at)| now.duration_since(*at) < CACHE_TTL)
+                .filter(|(_, _, at)| now.duration_since(*at) < CACHE_TTL)
             {
-                return Ok(meta.clone());
+                return Ok((meta.clone(), *iss));
             }
         }
         self.inner.discovery_fetches.fetch_add(1, Ordering::Relaxed);
-        let meta = Arc::new(discovery::fetch_metadata(self.http()?, url).await?);
+        let (meta, iss) = discovery::fetch_metadata(self.http()?, url).await?;
+        let meta = Arc::new(meta);
         let now = Instant::now();
         let mut cache = self.cache();
         cache.retain(|_, e| !e.is_stale(now));
-        cache.entry(key.to_owned()).or_default().metadata = Some((meta.clone(), now));
-        Ok(meta)
+        cache.entry(key.to_owned()).or_default().metadata = Some((meta.clone(), iss, now));
+        Ok((meta, iss))
     }
 
     /// The JWKS at `jwks_uri` for the issuer cached under `key`.

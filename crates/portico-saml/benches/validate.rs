@@ -83,13 +83,13 @@ impl Bench {
             },
             allow_sha1: false,
             allow_idp_initiated: false,
-            signatures: SignaturePolicy::default(),
+            signatures: SignaturePolicy::both(),
             attribute_mapping: AttributeMapping::default(),
             group_attribute: None,
         };
         assert!(
             cfg.signatures.require_signed_response && cfg.signatures.require_signed_assertion,
-            "the default policy is the strict one"
+            "the benchmark checks both signatures"
         );
         let provider = SamlProvider::new(
             cfg,

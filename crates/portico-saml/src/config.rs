@@ -53,8 +53,20 @@ pub struct SignaturePolicy {
 }
 
 impl Default for SignaturePolicy {
-    /// The strict default: both signed.
+    /// The default: the used Assertion is covered by a valid signature — its own or the
+    /// enclosing Response's. Entra ID, ADFS and OneLogin sign only the assertion unless told
+    /// otherwise; some IdPs sign only the Response. Both knobs tighten it per connection.
     fn default() -> Self {
+        Self {
+            require_signed_response: false,
+            require_signed_assertion: false,
+        }
+    }
+}
+
+impl SignaturePolicy {
+    /// Both the Response and the Assertion signed (the strictest setting).
+    pub fn both() -> Self {
         Self {
             require_signed_response: true,
             require_signed_assertion: true,

@@ -84,7 +84,7 @@ fn provider_with(cfg: SamlConfig) -> SamlProvider {
 }
 
 fn strict() -> SamlProvider {
-    provider_with(config(SignaturePolicy::default(), false, false))
+    provider_with(config(SignaturePolicy::both(), false, false))
 }
 
 fn run(
@@ -198,14 +198,15 @@ fn every_fixture_attack_is_refused() {
 
 #[test]
 fn relaxed_policies_still_refuse_wrapping_and_foreign_keys() {
-    let lenient = provider_with(config(
+    // The default is the relaxed rule: the used Assertion covered by one valid signature.
+    assert_eq!(
+        SignaturePolicy::default(),
         SignaturePolicy {
             require_signed_response: false,
             require_signed_assertion: false,
-        },
-        false,
-        false,
-    ));
+        }
+    );
+    let lenient = provider_with(config(SignaturePolicy::default(), false, false));
     for kind in ["assertion_signed_only", "response_signed_only"] {
         let id = run(&lenient, &fixture(kind, Some("_r")), Some("_r")).unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(id.subject, "alice@example.com");

@@ -152,3 +152,33 @@ pub async fn recent_failures(db: impl PgExecutor<'_>, user_id: &str, since: Date
     .fetch_one(db)
     .await?)
 }
+
+/// Counts one second-factor attempt of `user_id` in one statement, before its code is compared
+/// (so concurrent guesses are all counted), in fixed windows of `window_secs` from the first
+/// attempt. Returns the attempts in the current window (this one included) and its start.
+pub async fn count_attempt(
+    db: impl PgExecutor<'_>,
+    user_id: &str,
+    window_secs: i64,
+) -> Result<(i32, DateTime<Utc>), StoreError> {
+    Ok(sqlx::query_as::<_, (i32, DateTime<Utc>)>(
+        "INSERT INTO mfa_throttle AS t (user_id, attempts, window_start) VALUES ($1, 1, now())
+         ON CONFLICT (user_id) DO UPDATE SET
+           attempts = CASE WHEN t.window_start <= now() - make_interval(secs => $2) THEN 1 ELSE t.attempts + 1 END,
+           window_start = CASE WHEN t.window_start <= now() - make_interval(secs => $2) THEN now() ELSE t.window_start END
+         RETURNING attempts, window_start",
+    )
+    .bind(user_id)
+    .bind(window_secs as f64)
+    .fetch_one(db)
+    .await?)
+}
+
+/// Gives back the attempt of a second factor that turned out right.
+pub async fn release_attempt(db: impl PgExecutor<'_>, user_id: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE mfa_throttle SET attempts = greatest(attempts - 1, 0) WHERE user_id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -27,6 +27,23 @@ pub struct ApiToken {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// How the minting session signed in (`None`: minted before this was recorded).
+    pub auth_method: Option<String>,
+    /// The minting SSO session's organization.
+    pub auth_org_id: Option<String>,
+    /// Whether the minting session had MFA.
+    pub auth_mfa: bool,
+}
+
+/// How the session that minted a token signed in (policy covers tokens with it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MintedBy {
+    /// `password`, `oidc`, `saml`, `ldap`, `bootstrap`; `None` for tokens older than the record.
+    pub method: Option<String>,
+    /// The organization of the minting SSO session's connection.
+    pub org_id: Option<String>,
+    /// Whether the minting session had MFA.
+    pub mfa: bool,
 }
 
 /// What authentication needs from a presented token.
@@ -52,9 +69,27 @@ pub struct TokenAuth {
     pub user_name: Option<String>,
     /// Owner's creation time.
     pub user_created_at: DateTime<Utc>,
+    /// How the minting session signed in.
+    pub auth_method: Option<String>,
+    /// The minting SSO session's organization.
+    pub auth_org_id: Option<String>,
+    /// Whether the minting session had MFA.
+    pub auth_mfa: bool,
 }
 
-const COLS: &str = "id, user_id, organization_id, name, prefix, expires_at, last_used_at, revoked_at, created_at";
+impl TokenAuth {
+    /// The minting record.
+    pub fn minted_by(&self) -> MintedBy {
+        MintedBy {
+            method: self.auth_method.clone(),
+            org_id: self.auth_org_id.clone(),
+            mfa: self.auth_mfa,
+        }
+    }
+}
+
+const COLS: &str = "id, user_id, organization_id, name, prefix, expires_at, last_used_at, revoked_at, created_at, \
+                    auth_method, auth_org_id, auth_mfa";
 
 /// A new token's fields.
 pub struct NewToken<'a> {
@@ -72,13 +107,16 @@ pub struct NewToken<'a> {
     pub digest: &'a [u8],
     /// Expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// How the minting session signed in.
+    pub minted_by: &'a MintedBy,
 }
 
 /// Inserts a token.
 pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken, StoreError> {
     Ok(sqlx::query_as::<_, ApiToken>(&format!(
-        "INSERT INTO api_tokens (id, user_id, organization_id, name, prefix, token_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLS}"
+        "INSERT INTO api_tokens (id, user_id, organization_id, name, prefix, token_hash, expires_at,
+                                 auth_method, auth_org_id, auth_mfa)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLS}"
     ))
     .bind(t.id)
     .bind(t.user_id)
@@ -87,6 +125,9 @@ pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken
     .bind(t.prefix)
     .bind(t.digest)
     .bind(t.expires_at)
+    .bind(t.minted_by.method.as_deref())
+    .bind(t.minted_by.org_id.as_deref())
+    .bind(t.minted_by.mfa)
     .fetch_one(db)
     .await?)
 }
@@ -95,7 +136,8 @@ pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken
 pub async fn by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Option<TokenAuth>, StoreError> {
     Ok(sqlx::query_as::<_, TokenAuth>(
         "SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, u.status AS user_status,
-                u.email AS user_email, u.name AS user_name, u.created_at AS user_created_at
+                u.email AS user_email, u.name AS user_name, u.created_at AS user_created_at,
+                t.auth_method, t.auth_org_id, t.auth_mfa
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
     )
     .bind(digest)
@@ -123,6 +165,16 @@ pub async fn for_user(db: impl PgExecutor<'_>, user_id: &str, page: &Page) -> Re
     .fetch_all(db)
     .await?;
     Ok(Paged::from_overfetch(rows, page.limit, |r| r.id.clone()))
+}
+
+/// One of a user's tokens; NotFound when it is not theirs.
+pub async fn of_user(db: impl PgExecutor<'_>, user_id: &str, id: &str) -> Result<ApiToken, StoreError> {
+    sqlx::query_as::<_, ApiToken>(&format!("SELECT {COLS} FROM api_tokens WHERE id = $1 AND user_id = $2"))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(db)
+        .await?
+        .ok_or(StoreError::NotFound)
 }
 
 /// Revokes one of a user's tokens; NotFound when it is not theirs.

@@ -43,6 +43,8 @@ pub struct State {
     pub last_token_authorization: Option<String>,
     /// `token_endpoint_auth_methods_supported` (default: post, basic; `Value::Null`: absent).
     pub auth_methods: Option<Value>,
+    /// Advertise `authorization_response_iss_parameter_supported: true` (RFC 9207).
+    pub iss_advertised: bool,
 }
 
 #[derive(Clone)]
@@ -83,7 +85,10 @@ impl Hostile {
 
     fn discovery(&self, issuer: &str) -> Value {
         let b = &self.base;
-        let methods = self.state.lock().unwrap().auth_methods.clone();
+        let (methods, iss_advertised) = {
+            let st = self.state.lock().unwrap();
+            (st.auth_methods.clone(), st.iss_advertised)
+        };
         let mut doc = json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{b}/authorize"),
@@ -95,6 +100,9 @@ impl Hostile {
             "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         });
+        if iss_advertised {
+            doc["authorization_response_iss_parameter_supported"] = json!(true);
+        }
         match methods {
             Some(Value::Null) => {
                 doc.as_object_mut()
@@ -141,6 +149,16 @@ impl Hostile {
 
         if path.starts_with("/slow/") {
             tokio::time::sleep(Duration::from_secs(30)).await;
+            return;
+        }
+        if path.starts_with("/html/") {
+            let page = "<html><body>Sign in to continue</body></html>";
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(resp.as_bytes()).await;
+            let _ = stream.shutdown().await;
             return;
         }
         let (status, json) = if path.starts_with("/huge/") {

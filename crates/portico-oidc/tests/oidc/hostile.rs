@@ -492,13 +492,14 @@ async fn private_targets_are_refused_by_default() {
 }
 
 #[tokio::test]
-async fn oversized_and_slow_answers_are_unavailable() {
+async fn oversized_answers_are_invalid_and_slow_ones_unavailable() {
     let s = setup_with(lab_policy(), "/huge").await;
     let err = s.provider.begin_login(&login_ctx(None)).await.unwrap_err();
     assert!(
-        matches!(err, IdpError::Unavailable(ref m) if m.contains("limit")),
+        matches!(err, IdpError::ResponseInvalid(ref m) if m.contains("limit")),
         "{err:?}"
     );
+    assert_eq!(err.code(), "IDP_RESPONSE_INVALID");
 
     let policy = OutboundPolicy {
         timeout: Duration::from_millis(500),
@@ -539,4 +540,44 @@ async fn completion_needs_a_transaction() {
         .await
         .unwrap_err();
     assert!(matches!(err, IdpError::Unsupported(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_oversized_jwks_or_a_non_json_discovery_is_an_invalid_answer() {
+    // 2 MiB of keys at login completion: the IdP's deterministic fault, not unavailability.
+    let s = setup().await;
+    s.fx.state.lock().unwrap().jwks = json!({ "keys": [], "padding": "k".repeat(2 << 20) });
+    let err = attempt(&s, |_| {}, Signer::Issuer).await.unwrap_err();
+    assert!(
+        matches!(err, IdpError::ResponseInvalid(ref m) if m.contains("limit")),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "IDP_RESPONSE_INVALID");
+    let report = s.provider.check().await;
+    assert_eq!(report.first_failure().unwrap().name, "jwks", "{report:?}");
+
+    // An HTML page where the discovery document should be.
+    let s = setup_with(lab_policy(), "/html").await;
+    let err = s.provider.begin_login(&login_ctx(None)).await.unwrap_err();
+    assert!(
+        matches!(err, IdpError::ResponseInvalid(ref m) if m.contains("discovery")),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "IDP_RESPONSE_INVALID");
+}
+
+#[tokio::test]
+async fn the_test_reports_discovery_facts() {
+    let s = setup().await;
+    s.fx.state.lock().unwrap().iss_advertised = true;
+    let report = s.provider.check().await;
+    assert!(report.success(), "{report:?}");
+    assert_eq!(report.facts["issParameterSupported"], json!(true));
+    assert_eq!(report.facts["issuer"], json!(s.fx.base));
+    assert_eq!(
+        report.facts["authorizationEndpoint"],
+        json!(format!("{}/authorize", s.fx.base))
+    );
+    assert_eq!(report.facts["tokenEndpoint"], json!(format!("{}/token", s.fx.base)));
+    assert_eq!(report.facts["jwksUri"], json!(format!("{}/jwks", s.fx.base)));
 }

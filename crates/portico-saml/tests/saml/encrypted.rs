@@ -90,7 +90,7 @@ fn encrypt(xml: &str, cert_file: &Path, content: &str, key_method: &str) -> Stri
 
 #[test]
 fn encrypted_assertions_are_decrypted_and_then_fully_validated() {
-    let strict_sp = sp(SignaturePolicy::default());
+    let strict_sp = sp(SignaturePolicy::both());
     let valid = xml_of(&fixture("valid", Some("_req1")));
     // (Debian's xmlsec1 1.2 only does OAEP with SHA-1; the XML Encryption 1.1 `rsa-oaep` with
     // SHA-256 is covered by the unit tests of `decrypt`.)
@@ -136,7 +136,7 @@ fn encrypted_assertions_keep_the_signature_rules() {
     assert!(!enc.contains("<ns2:Signature"), "nothing visible is signed");
     let id = run(&relaxed.provider, &b64(&enc), Some("_req1")).unwrap();
     assert_eq!(id.subject, "alice@example.com");
-    let strict_sp = sp(SignaturePolicy::default());
+    let strict_sp = sp(SignaturePolicy::both());
     let enc = encrypt(&assertion_signed, &strict_sp.cert_file, GCM256, OAEP_MGF1P);
     refused(
         &strict_sp.provider,

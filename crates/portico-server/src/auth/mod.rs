@@ -2,6 +2,7 @@
 //! session tokens (bearer or the `portico_session` cookie). Every request re-checks revocation
 //! and expiry in the database; no password hash runs per request (tokens are SHA-256 digests).
 
+pub mod csrf;
 pub mod org;
 pub mod policy;
 
@@ -27,6 +28,8 @@ pub enum Credential {
         token_id: String,
         /// The organization the key is pinned to.
         pinned_org: Option<String>,
+        /// How the session that minted it signed in.
+        minted: tokens::MintedBy,
     },
     /// A session.
     Session {
@@ -45,10 +48,54 @@ pub enum Credential {
     },
 }
 
+/// True for the sign-in methods that go through an organization's identity provider.
+pub fn is_sso_method(method: &str) -> bool {
+    matches!(method, "oidc" | "saml" | "ldap")
+}
+
 impl Credential {
-    /// True for SSO sessions of `org_id`.
+    /// How the credential signed in: the session's method, or the minting session's for a
+    /// token (`None` for a token older than that record).
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Self::Session { method, .. } => Some(method),
+            Self::ApiKey { minted, .. } => minted.method.as_deref(),
+        }
+    }
+
+    /// The organization whose identity provider vouched for this credential (SSO sessions, and
+    /// tokens minted from one). One organization's IdP never vouches for a person elsewhere.
+    pub fn sso_org(&self) -> Option<&str> {
+        let org = match self {
+            Self::Session { organization_id, .. } => organization_id.as_deref(),
+            Self::ApiKey { minted, .. } => minted.org_id.as_deref(),
+        };
+        self.method().filter(|m| is_sso_method(m)).and(org)
+    }
+
+    /// True for SSO sessions of `org_id`, and tokens minted from one.
     pub fn is_sso_for(&self, org_id: &str) -> bool {
-        matches!(self, Self::Session { method, organization_id: Some(o), .. } if method != "password" && o == org_id)
+        self.sso_org() == Some(org_id)
+    }
+
+    /// True when the credential carries MFA that counts on `org_id`'s routes: the user's own
+    /// TOTP counts everywhere, an IdP-asserted MFA only for the IdP's organization.
+    pub fn mfa_for(&self, org_id: &str) -> bool {
+        let mfa = match self {
+            Self::Session { mfa, .. } => *mfa,
+            Self::ApiKey { minted, .. } => minted.mfa,
+        };
+        match self.method() {
+            Some(m) if is_sso_method(m) => mfa && self.sso_org() == Some(org_id),
+            Some(_) => mfa,
+            None => false,
+        }
+    }
+
+    /// True for the operator's key made by `portico bootstrap`: outside the per-organization
+    /// policy (it is how the owner reaches the settings that policy is made of).
+    pub fn is_operator_key(&self) -> bool {
+        matches!(self, Self::ApiKey { minted, .. } if minted.method.as_deref() == Some("bootstrap"))
     }
 }
 
@@ -86,14 +133,22 @@ impl Caller {
 
 /// The bearer secret presented by a request: `X-Api-Key`, `Authorization: Bearer`, or the cookie.
 pub fn presented_secret(headers: &HeaderMap) -> Option<String> {
+    presented(headers).map(|(secret, _)| secret)
+}
+
+/// The presented secret and whether it came from the session cookie (which a browser attaches
+/// on its own, so cookie-authenticated writes get the CSRF checks).
+fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
+        return Some((v.trim().to_owned(), false));
     }
     if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, rest) = v.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_owned());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| (rest.trim().to_owned(), false));
     }
-    cookie(headers, SESSION_COOKIE)
+    cookie(headers, SESSION_COOKIE).map(|c| (c, true))
 }
 
 /// The value of cookie `name`.
@@ -129,9 +184,11 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
                 let _ = tokens::touch(&db, &id).await;
             });
         }
+        let minted = t.minted_by();
         return Ok(Caller {
             user_id: t.user_id,
             credential: Credential::ApiKey {
+                minted,
                 token_id: t.id,
                 pinned_org: t.organization_id,
             },
@@ -178,7 +235,11 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(c.clone());
         }
-        let secret = presented_secret(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
+        let (secret, from_cookie) =
+            presented(&parts.headers).ok_or(ApiError::Unauthorized("authentication required"))?;
+        if from_cookie {
+            csrf::check_cookie_write(parts, &state.settings)?;
+        }
         let caller = authenticate(state, &secret).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)

@@ -1,5 +1,7 @@
 //! The organization security policy, enforced here and nowhere else: who may change what
-//! (roles), `authRequired` (`any`/`mfa`/`sso`), `requireMfa` and the exempt roles.
+//! (roles), `authRequired` (`any`/`mfa`/`sso`), `requireMfa` and the exempt roles, for every
+//! credential (sessions, and tokens by how their minting session signed in), and the rule that
+//! an SSO credential belongs to its connection's organization.
 
 use portico_core::role::Role;
 use portico_store::orgs::Organization;
@@ -45,23 +47,31 @@ pub fn mfa_required(org: &Organization) -> bool {
     org.auth_required == "mfa" || org.require_mfa
 }
 
-/// Enforces the policy for one request on the organization's routes. API keys / personal
-/// access tokens are not subject to MFA or SSO rules.
+/// Enforces the policy for one request on the organization's routes, for sessions and tokens
+/// alike: a token is judged by how the session that minted it signed in. Beyond that, using a
+/// token is not re-challenged (seed 004: PATs are not subject to MFA prompts).
 pub fn enforce(
     org: &Organization,
     role: &Role,
     cred: &Credential,
     login_url: impl FnOnce() -> String,
 ) -> Result<(), ApiError> {
-    let Credential::Session { mfa, .. } = cred else {
+    if cred.is_operator_key() {
         return Ok(());
-    };
+    }
+    if let Some(other) = cred.sso_org().filter(|o| *o != org.id) {
+        // An SSO session (or a token minted from one) belongs to its connection's organization.
+        tracing::debug!(session_org = other, "SSO credential used on another organization");
+        return Err(ApiError::Forbidden(
+            "signed in through another organization's identity provider; sign in to this organization".into(),
+        ));
+    }
     if sso_required_for(org, role) && !cred.is_sso_for(&org.id) {
         return Err(ApiError::SsoRequired {
             login_url: Some(login_url()),
         });
     }
-    if mfa_required(org) && !mfa {
+    if mfa_required(org) && !cred.mfa_for(&org.id) {
         return Err(ApiError::MfaRequired);
     }
     Ok(())

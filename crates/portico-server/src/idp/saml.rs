@@ -95,8 +95,9 @@ pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpE
         allow_sha1: flag(conn, "allowSha1").unwrap_or(false),
         allow_idp_initiated: flag(conn, "allowIdpInitiated").unwrap_or(false),
         signatures: SignaturePolicy {
-            require_signed_response: flag(conn, "requireSignedResponse").unwrap_or(true),
-            require_signed_assertion: flag(conn, "requireSignedAssertion").unwrap_or(true),
+            // Unset: the used Assertion must be covered by a valid signature (SPEC §3 SAML).
+            require_signed_response: flag(conn, "requireSignedResponse").unwrap_or(false),
+            require_signed_assertion: flag(conn, "requireSignedAssertion").unwrap_or(false),
         },
         attribute_mapping: AttributeMapping::from_map(&mapping),
         group_attribute: conn.group_attribute.clone(),

@@ -65,7 +65,15 @@ pub async fn run(
     };
     let org = orgs::insert(&mut *tx, &ids::bare(), org_slug, org_name.trim()).await?;
     orgs::add_member(&mut *tx, &org.id, &user.id, "owner").await?;
-    let (_, key) = crate::services::tokens::create(&mut *tx, &user.id, Some(&org.id), "bootstrap", None).await?;
+    let (_, key) = crate::services::tokens::create(
+        &mut *tx,
+        &user.id,
+        Some(&org.id),
+        "bootstrap",
+        None,
+        &crate::services::tokens::operator(),
+    )
+    .await?;
     let mut e = portico_store::audit::NewEvent {
         organization_id: Some(org.id.clone()),
         actor_kind: "system",

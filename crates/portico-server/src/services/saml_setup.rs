@@ -48,7 +48,10 @@ pub async fn check_idp_metadata_url(state: &AppState, conn: &Connection) -> Resu
         .map(|_| ())
         .map_err(|e| {
             let message = match e {
-                IdpError::Config(m) | IdpError::Metadata(m) | IdpError::Unavailable(m) => m,
+                IdpError::Config(m)
+                | IdpError::Metadata(m)
+                | IdpError::Unavailable(m)
+                | IdpError::ResponseInvalid(m) => m,
                 other => other.to_string(),
             };
             ApiError::field("metadataUrl", message)

@@ -7,8 +7,10 @@
 //!   as SHA-256 digests (each carries 80 random bits).
 //! - A code is accepted only for a time step later than the last accepted one, so a code cannot
 //!   be replayed within its window (RFC 6238 §5.2); the step is claimed by one conditional UPDATE.
-//! - Failed second factors are counted per user from the audit log: past
-//!   [`MAX_FAILURES`] in [`FAILURE_WINDOW_SECS`] the user's second factor answers 429.
+//! - Second-factor attempts are counted per user in PostgreSQL by one statement *before* the
+//!   code is compared (a right code gives its attempt back), so concurrent guesses cannot all
+//!   pass a "fewer than 10 failures" check: past [`MAX_FAILURES`] in a window of
+//!   [`FAILURE_WINDOW_SECS`] the user's second factor answers 429.
 //! - Managing TOTP needs a session (never an API key) and, to disable it, a current code.
 
 use chrono::{Duration, Utc};
@@ -252,6 +254,7 @@ pub async fn confirm(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: 
             return Err(ApiError::field("code", "is not a valid authenticator code"));
         }
     };
+    release(state, &user.id).await?;
     let (shown, stored) = new_recovery_codes();
     let mut tx = state.db.begin().await?;
     if !mfa::claim_step(&mut *tx, &user.id, step).await? || !mfa::enable(&mut *tx, &user.id).await? {
@@ -319,14 +322,22 @@ async fn require_enabled(state: &AppState, user_id: &str) -> Result<(), ApiError
     }
 }
 
+/// Counts one attempt before any comparison; refuses once the window holds more than
+/// [`MAX_FAILURES`]. The caller gives the attempt back with [`release`] when the code was right.
 async fn throttle(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-    let since = Utc::now() - Duration::seconds(FAILURE_WINDOW_SECS);
-    if mfa::recent_failures(&state.db, user_id, since).await? >= MAX_FAILURES {
+    let (attempts, start) = mfa::count_attempt(&state.db, user_id, FAILURE_WINDOW_SECS).await?;
+    if i64::from(attempts) > MAX_FAILURES {
+        let left = (start + Duration::seconds(FAILURE_WINDOW_SECS) - Utc::now()).num_seconds();
         return Err(ApiError::RateLimited {
-            retry_after: FAILURE_WINDOW_SECS.unsigned_abs(),
+            retry_after: left.clamp(1, FAILURE_WINDOW_SECS).unsigned_abs(),
         });
     }
     Ok(())
+}
+
+/// Gives back the attempt of a right code.
+async fn release(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+    Ok(mfa::release_attempt(&state.db, user_id).await?)
 }
 
 /// Checks a second factor (TOTP code or recovery code) of a user with TOTP enabled and spends
@@ -344,18 +355,23 @@ pub async fn second_factor(
         return Ok(Err("mfa_invalid"));
     };
     let code = code.trim();
-    if is_totp_code(code) {
+    let verdict = if is_totp_code(code) {
         let secret = open_secret(state, user_id, sealed)?;
-        return Ok(match match_code(&secret, code, current_step(), st.totp_last_step) {
+        match match_code(&secret, code, current_step(), st.totp_last_step) {
             CodeMatch::Fresh(step) if mfa::claim_step(&state.db, user_id, step).await? => Ok("totp"),
             CodeMatch::Fresh(_) | CodeMatch::Replayed => Err("mfa_replayed"),
             CodeMatch::Invalid => Err("mfa_invalid"),
-        });
+        }
+    } else {
+        match normalize_recovery_code(code) {
+            Some(c) if mfa::use_recovery_code(&state.db, user_id, &token::digest(&c)).await? => Ok("recovery_code"),
+            _ => Err("mfa_invalid"),
+        }
+    };
+    if verdict.is_ok() {
+        release(state, user_id).await?;
     }
-    Ok(match normalize_recovery_code(code) {
-        Some(c) if mfa::use_recovery_code(&state.db, user_id, &token::digest(&c)).await? => Ok("recovery_code"),
-        _ => Err("mfa_invalid"),
-    })
+    Ok(verdict)
 }
 
 /// The second factor of a password sign-in. Users without TOTP pass with `mfa: false` (an

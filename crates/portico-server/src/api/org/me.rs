@@ -20,11 +20,19 @@ async fn me(State(state): State<AppState>, caller: Caller) -> OrgResult {
     // The credential lookup already read the (active) user: no second query for it.
     let mut memberships = orgs::memberships_of(&state.db, &caller.user_id).await?;
     let authentication = match &caller.credential {
-        Credential::ApiKey { token_id, pinned_org } => {
+        Credential::ApiKey {
+            token_id,
+            pinned_org,
+            minted,
+        } => {
             if let Some(p) = pinned_org {
                 memberships.retain(|m| &m.org.id == p);
             }
-            json!({ "type": "api_key", "method": "api_key", "tokenId": token_id, "organizationId": pinned_org, "mfa": false })
+            json!({
+                "type": "api_key", "method": "api_key", "tokenId": token_id, "organizationId": pinned_org,
+                "mfa": minted.mfa,
+                "mintedBy": { "method": minted.method, "organizationId": minted.org_id, "mfa": minted.mfa },
+            })
         }
         Credential::Session {
             session_id,

@@ -1,16 +1,19 @@
 //! `/api/user/tokens[/{id}]`: personal access tokens, optionally pinned to one organization,
-//! shown once. A pinned key can only mint keys pinned to the same organization.
+//! shown once. A pinned key can only mint keys pinned to the same organization; a session from
+//! an organization's IdP only keys pinned there; a pinned key needs a credential that meets the
+//! organization's policy. Each token records how its minting session signed in.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use portico_store::{audit, orgs, tokens};
+use portico_store::{audit, tokens};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::views::TokenView;
 use crate::api::Api;
+use crate::auth::org::admit;
 use crate::auth::{Caller, Credential};
 use crate::error::{not_found, ApiError};
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
@@ -27,6 +30,7 @@ pub fn routes(api: Api) -> Api {
             create,
         )
         .get("/api/user/tokens", "The caller's tokens", list)
+        .get("/api/user/tokens/{tokenId}", "One of the caller's tokens", show)
         .delete("/api/user/tokens/{tokenId}", "Revoke a token now", revoke)
 }
 
@@ -61,11 +65,24 @@ async fn create(
             ));
         }
     }
-    if let Some(org) = &b.organization_id {
-        if !portico_core::ids::is_ulid(org) || orgs::role_of(&state.db, org, &caller.user_id).await?.is_none() {
-            return Err(ApiError::field("organizationId", "not an organization you belong to"));
+    if let Some(sso_org) = caller.credential.sso_org() {
+        if b.organization_id.as_deref() != Some(sso_org) {
+            return Err(ApiError::Forbidden(
+                "a session from an organization's identity provider can only mint tokens pinned to that organization"
+                    .into(),
+            ));
         }
     }
+    if let Some(org) = &b.organization_id {
+        // Minting a pinned token needs a credential that satisfies the organization's policy.
+        match admit(&state, caller.clone(), org).await {
+            Err(ApiError::NotFound(_)) => {
+                return Err(ApiError::field("organizationId", "not an organization you belong to"))
+            }
+            other => other.map(|_| ())?,
+        }
+    }
+    let minted = crate::services::tokens::minted_by(&caller.credential);
     let mut tx = state.db.begin().await?;
     let (row, secret) = crate::services::tokens::create(
         &mut *tx,
@@ -73,6 +90,7 @@ async fn create(
         b.organization_id.as_deref(),
         name,
         b.expires_at,
+        &minted,
     )
     .await?;
     let mut e = event(&ctx, Some(&caller), b.organization_id.as_deref(), "token.create");
@@ -97,6 +115,14 @@ async fn list(State(state): State<AppState>, caller: Caller, ValidQuery(q): Vali
         paged.next_cursor,
         page.limit,
     ))
+}
+
+async fn show(State(state): State<AppState>, caller: Caller, Path(p): Path<HashMap<String, String>>) -> OrgResult {
+    let id = p.get("tokenId").cloned().unwrap_or_default();
+    let row = tokens::of_user(&state.db, &caller.user_id, &id)
+        .await
+        .map_err(not_found("token"))?;
+    Ok(Envelope::ok(TokenView::from(&row)))
 }
 
 async fn revoke(

@@ -76,6 +76,8 @@ pub struct TokenView {
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    /// How the session that minted it signed in (what policy judges the token by).
+    minted_by: serde_json::Value,
 }
 
 impl From<&ApiToken> for TokenView {
@@ -89,6 +91,11 @@ impl From<&ApiToken> for TokenView {
             last_used_at: t.last_used_at,
             revoked_at: t.revoked_at,
             created_at: t.created_at,
+            minted_by: serde_json::json!({
+                "method": t.auth_method,
+                "organizationId": t.auth_org_id,
+                "mfa": t.auth_mfa,
+            }),
         }
     }
 }

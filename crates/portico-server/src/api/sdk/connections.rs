@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::SdkAccess;
 use crate::api::Api;
+use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
 use crate::services::connections::{self as svc, ConnectionInput};
@@ -64,6 +65,9 @@ async fn list(
     State(state): State<AppState>,
     SdkAccess(access): SdkAccess,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Connection views carry directory details (bind DN, metadata, group mappings): owner only,
+    // as on the Organization API.
+    access.require(Need::Owner)?;
     let all = connections::for_org(&state.db, &access.org.id).await?;
     Ok(Json(
         json!({ "connections": all.iter().map(svc::view).collect::<Vec<_>>() }),
@@ -75,6 +79,7 @@ async fn read(
     SdkAccess(access): SdkAccess,
     Path(p): Path<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    access.require(Need::Owner)?;
     let id = id_of(&p)?;
     let c = connections::by_id(&state.db, &id, Some(&access.org.id))
         .await?
@@ -111,7 +116,7 @@ async fn test(
     SdkAccess(access): SdkAccess,
     Path(p): Path<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    access.require(crate::auth::policy::Need::Owner)?;
+    access.require(Need::Owner)?;
     let id = id_of(&p)?;
     let c = connections::by_id(&state.db, &id, Some(&access.org.id))
         .await?

@@ -73,7 +73,7 @@ async fn oversized_and_non_json_discovery_answer_a_deterministic_4xx() {
         assert!(r.status.is_client_error(), "{slug}: {} {}", r.status, r.text);
         assert_eq!(r.body["code"], "IDP_RESPONSE_INVALID", "{slug}: {}", r.text);
         assert_eq!(app.count("login_transactions").await, 0, "{slug}: nothing written");
-        // The browser entry point lands on the app with the same code.
+        // The Organization API's entry point answers the same code in its envelope.
         let r = TestApp::read(
             app.http
                 .get(format!(
@@ -85,7 +85,7 @@ async fn oversized_and_non_json_discovery_answer_a_deterministic_4xx() {
                 .unwrap(),
         )
         .await;
-        assert_eq!(crate::support::error_of(&r), "IDP_RESPONSE_INVALID", "{slug}");
+        crate::support::assert_envelope_error(&r, 409, "IDP_RESPONSE_INVALID");
         // The test says what is wrong, as a failed check, not an error status.
         let r = app
             .call(

@@ -107,7 +107,7 @@ impl Failure {
 impl From<IdpError> for Failure {
     fn from(e: IdpError) -> Self {
         let kind = match &e {
-            IdpError::Config(_) | IdpError::Metadata(_) => Kind::Unusable,
+            IdpError::Config(_) | IdpError::Metadata(_) | IdpError::ResponseInvalid(_) => Kind::Unusable,
             IdpError::Unavailable(_) => Kind::Upstream,
             IdpError::InvalidCredentials(_) => Kind::Unauthenticated,
             IdpError::Denied { .. }

@@ -14,6 +14,7 @@ mod ldap_login;
 mod oidc_login;
 mod provider;
 mod saml_login;
+mod scale;
 mod scim;
 mod sdk_api;
 mod sdk_python;

@@ -39,6 +39,14 @@ pub fn is_prefixed(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix).is_some_and(is_ulid)
 }
 
+/// The smallest id with `prefix` whose ULID was made at `unix_ms` (milliseconds since the epoch):
+/// ids made earlier sort below it, ids made at or after it sort at or above it (a ULID's first 48
+/// bits are its time, and Crockford's alphabet is in ascending order), so "made before t" is a
+/// range of an id index.
+pub fn floor_at(prefix: &str, unix_ms: u64) -> String {
+    format!("{prefix}{}", Ulid::from_parts(unix_ms, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +57,14 @@ mod tests {
         assert!(is_prefixed(&prefixed(USER), USER));
         assert!(!is_prefixed("usr_nope", USER));
         assert!(!is_ulid("01hz3k5r4x9y2v6qf8tj7w0cdn"));
+    }
+
+    #[test]
+    fn floor_orders_by_time() {
+        let now = Ulid::new();
+        let t = now.timestamp_ms();
+        assert!(floor_at(AUDIT_EVENT, t) <= format!("{AUDIT_EVENT}{now}"));
+        assert!(floor_at(AUDIT_EVENT, t + 1) > format!("{AUDIT_EVENT}{now}"));
+        assert!(floor_at(AUDIT_EVENT, t - 1) < floor_at(AUDIT_EVENT, t));
     }
 }

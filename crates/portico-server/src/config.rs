@@ -32,6 +32,22 @@ pub struct Settings {
     pub log: LogSettings,
     /// Throttling of public sign-in routes.
     pub rate_limit: RateLimitSettings,
+    /// Audit log retention.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Events older than this many days are deleted by the background job; 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { retention_days: 400 }
+    }
 }
 
 /// `[rate_limit]`: per-minute budgets of the public sign-in routes (0 disables one).

@@ -61,7 +61,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let jobs = jobs::spawn(state.db.clone());
+    let jobs = jobs::spawn(state.db.clone(), state.settings.audit.retention_days);
     let limits = server::ConnLimits::from(&state.settings.server);
     let r = server::serve(listener, router(state), limits, shutdown).await;
     jobs.abort();

@@ -109,15 +109,65 @@ pub async fn record(db: impl PgExecutor<'_>, e: NewEvent) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Above every event id (`evt_` + 26 Crockford characters, none above `Z`): the first page's bound.
+const ID_CEILING: &str = "evt_ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+
+/// Events deleted per retention statement (a few milliseconds of work each; `scripts/scale`).
+pub const PURGE_BATCH: i64 = 1000;
+
+/// One retention batch: deletes at most `limit` events made before `before` (their ids are below
+/// [`portico_core::ids::floor_at`] of it), walking the primary key upwards from `from` (an id
+/// returned by the previous batch, so a backlog is never rescanned). Returns how many went and
+/// the highest id deleted.
+pub async fn purge_batch(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    from: Option<&str>,
+    limit: i64,
+) -> Result<(u64, Option<String>), StoreError> {
+    let ceiling = portico_core::ids::floor_at(
+        portico_core::ids::AUDIT_EVENT,
+        u64::try_from(before.timestamp_millis()).unwrap_or(0),
+    );
+    let (n, last): (i64, Option<String>) = sqlx::query_as(
+        "WITH d AS (DELETE FROM audit_events WHERE ctid = ANY(ARRAY(
+                        SELECT ctid FROM audit_events WHERE id < $1 AND id >= $2 ORDER BY id LIMIT $3))
+                    RETURNING id)
+         SELECT count(*), max(id) FROM d",
+    )
+    .bind(ceiling)
+    .bind(from.unwrap_or(""))
+    .bind(limit)
+    .fetch_one(db)
+    .await?;
+    Ok((u64::try_from(n).unwrap_or(0), last.or_else(|| from.map(str::to_owned))))
+}
+
+/// Deletes every event older than `retention_days`, in batches of [`PURGE_BATCH`] (each its own
+/// statement); returns how many.
+pub async fn purge_older_than(db: &sqlx::PgPool, retention_days: u32) -> Result<u64, StoreError> {
+    let before = Utc::now() - chrono::Duration::days(i64::from(retention_days));
+    let (mut total, mut from) = (0, None);
+    loop {
+        let (n, last) = purge_batch(db, before, from.as_deref(), PURGE_BATCH).await?;
+        total += n;
+        if n < PURGE_BATCH.unsigned_abs() {
+            return Ok(total);
+        }
+        from = last;
+        tokio::task::yield_now().await;
+    }
+}
+
 /// An organization's events, newest first.
 pub async fn for_org(db: impl PgExecutor<'_>, org_id: &str, page: &Page) -> Result<Paged<AuditEvent>, StoreError> {
     let rows = sqlx::query_as::<_, AuditEvent>(
         "SELECT id, organization_id, actor_user_id, actor_kind, action, outcome, reason, target_id, connection_id, ip,
                 request_id, details, created_at
-         FROM audit_events WHERE organization_id = $1 AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+         FROM audit_events WHERE organization_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(org_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.before(ID_CEILING))
     .bind(page.limit + 1)
     .fetch_all(db)
     .await?;

@@ -96,10 +96,10 @@ pub async fn by_id(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<Op
 /// The domains of `org_id`, by id.
 pub async fn list(db: impl PgExecutor<'_>, org_id: &str, page: &Page) -> Result<Paged<Domain>, StoreError> {
     let rows = sqlx::query_as::<_, Domain>(&format!(
-        "SELECT {COLS} FROM organization_domains WHERE organization_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        "SELECT {COLS} FROM organization_domains WHERE organization_id = $1 AND id > $2 ORDER BY id LIMIT $3"
     ))
     .bind(org_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.after())
     .bind(page.limit + 1)
     .fetch_all(db)
     .await?;

@@ -90,14 +90,19 @@ pub async fn list(
     status: Option<&str>,
     page: &Page,
 ) -> Result<Paged<JoinRequest>, StoreError> {
-    let rows = sqlx::query_as::<_, JoinRequest>(&format!(
-        "SELECT {COLS} FROM join_requests WHERE organization_id = $1 AND ($2::text IS NULL OR status = $2)
-         AND ($3::text IS NULL OR id > $3) ORDER BY id LIMIT $4"
-    ))
-    .bind(org_id)
-    .bind(status)
-    .bind(page.cursor.as_deref())
-    .bind(page.limit + 1)
+    // The status is a filter on the (organization_id, id) walk; without one, no condition at all.
+    let of_status = if status.is_some() { "AND status = $4" } else { "" };
+    let sql = format!(
+        "SELECT {COLS} FROM join_requests WHERE organization_id = $1 AND id > $2 {of_status} ORDER BY id LIMIT $3"
+    );
+    let rows = sqlx::query_as::<_, JoinRequest>(&sql)
+        .bind(org_id)
+        .bind(page.after())
+        .bind(page.limit + 1);
+    let rows = match status {
+        Some(s) => rows.bind(s),
+        None => rows,
+    }
     .fetch_all(db)
     .await?;
     Ok(Paged::from_overfetch(rows, page.limit, |r| r.id.clone()))

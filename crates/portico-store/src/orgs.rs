@@ -138,10 +138,10 @@ pub async fn for_user(
 ) -> Result<Paged<MemberOrganization>, StoreError> {
     let rows = sqlx::query_as::<_, MemberOrganization>(&format!(
         "SELECT {COLS}, m.role FROM organizations o JOIN memberships m ON m.organization_id = o.id
-         WHERE m.user_id = $1 AND m.status = 'active' AND ($2::text IS NULL OR o.id > $2) ORDER BY o.id LIMIT $3"
+         WHERE m.user_id = $1 AND m.status = 'active' AND m.organization_id > $2 ORDER BY m.organization_id LIMIT $3"
     ))
     .bind(user_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.after())
     .bind(page.limit + 1)
     .fetch_all(db)
     .await?;
@@ -152,7 +152,7 @@ pub async fn for_user(
 pub async fn memberships_of(db: impl PgExecutor<'_>, user_id: &str) -> Result<Vec<MemberOrganization>, StoreError> {
     Ok(sqlx::query_as::<_, MemberOrganization>(&format!(
         "SELECT {COLS}, m.role FROM organizations o JOIN memberships m ON m.organization_id = o.id
-         WHERE m.user_id = $1 AND m.status = 'active' ORDER BY o.id LIMIT 1000"
+         WHERE m.user_id = $1 AND m.status = 'active' ORDER BY m.organization_id LIMIT 1000"
     ))
     .bind(user_id)
     .fetch_all(db)
@@ -189,10 +189,10 @@ pub async fn members(db: impl PgExecutor<'_>, org_id: &str, page: &Page) -> Resu
         "SELECT u.id AS user_id, u.email, u.name,
                 CASE WHEN m.status = 'suspended' THEN 'suspended' ELSE u.status END AS status, m.role, m.created_at
          FROM memberships m JOIN users u ON u.id = m.user_id
-         WHERE m.organization_id = $1 AND ($2::text IS NULL OR u.id > $2) ORDER BY u.id LIMIT $3",
+         WHERE m.organization_id = $1 AND m.user_id > $2 ORDER BY m.user_id LIMIT $3",
     )
     .bind(org_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.after())
     .bind(page.limit + 1)
     .fetch_all(db)
     .await?;

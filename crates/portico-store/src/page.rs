@@ -27,6 +27,22 @@ pub struct Paged<T> {
     pub next_cursor: Option<String>,
 }
 
+impl Page {
+    /// The value to bind in an ascending keyset condition `col > $n` on the indexed column: the
+    /// previous page's last id, or on the first page the empty string, which sorts before every
+    /// id in every collation. One statement shape for every page, and no `$n IS NULL OR …`, which
+    /// a generic plan cannot turn into an index range (so the cost of page 1000 is that of page 1).
+    pub fn after(&self) -> &str {
+        self.cursor.as_deref().unwrap_or("")
+    }
+
+    /// The value to bind in a descending keyset condition `col < $n`: the cursor, or `ceiling`, a
+    /// value above every id of the listing.
+    pub fn before<'a>(&'a self, ceiling: &'a str) -> &'a str {
+        self.cursor.as_deref().unwrap_or(ceiling)
+    }
+}
+
 impl<T> Paged<T> {
     /// Builds a page from `limit + 1` fetched rows, `id` naming each row's cursor.
     pub fn from_overfetch(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Self {

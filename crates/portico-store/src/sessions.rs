@@ -92,9 +92,9 @@ impl NewSession<'_> {
 
 /// The session columns, as [`Session`] reads them, of the alias `s`.
 pub(crate) const COLS: &str = "s.id, s.user_id, s.organization_id, s.method, s.mfa, s.connection_id, s.idp_subject, s.groups, s.mapped_scopes, s.ip, s.created_at, s.expires_at, s.revoked_at";
-const VIEW: &str =
-    "u.email, u.name, u.status AS user_status, u.created_at AS user_created_at, c.name AS connection_name
-     FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN sso_connections c ON c.id = s.connection_id";
+const VIEW_COLS: &str =
+    "u.email, u.name, u.status AS user_status, u.created_at AS user_created_at, c.name AS connection_name";
+const VIEW_JOIN: &str = "JOIN users u ON u.id = s.user_id LEFT JOIN sso_connections c ON c.id = s.connection_id";
 
 /// Inserts a session of `user_id`.
 pub async fn insert(db: impl PgExecutor<'_>, user_id: &str, s: NewSession<'_>) -> Result<Session, StoreError> {
@@ -124,60 +124,125 @@ pub async fn insert(db: impl PgExecutor<'_>, user_id: &str, s: NewSession<'_>) -
 /// A live session by token digest (not revoked, not expired), with its user's status.
 pub async fn live_by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Option<SessionView>, StoreError> {
     Ok(sqlx::query_as::<_, SessionView>(&format!(
-        "SELECT {COLS}, {VIEW} WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"
+        "SELECT {COLS}, {VIEW_COLS} FROM sessions s {VIEW_JOIN} WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()"
     ))
     .bind(digest)
     .fetch_optional(db)
     .await?)
 }
 
-/// Revokes a live session by id; `org_id` scopes the revocation to one organization's sessions.
-/// NotFound when there is no such live session (already revoked or expired included).
+/// Revokes a live session by id; `org_id` scopes the revocation to one organization's sessions
+/// (its SSO sessions and its members' unscoped ones). NotFound when there is no such live session
+/// (already revoked or expired included).
 pub async fn revoke(db: impl PgExecutor<'_>, id: &str, org_id: Option<&str>) -> Result<(), StoreError> {
-    let r = sqlx::query(
-        "UPDATE sessions SET revoked_at = now()
-         WHERE id = $1 AND revoked_at IS NULL AND expires_at > now() AND ($2::text IS NULL OR organization_id = $2 OR
-               user_id IN (SELECT user_id FROM memberships WHERE organization_id = $2) AND organization_id IS NULL)",
-    )
-    .bind(id)
-    .bind(org_id)
-    .execute(db)
-    .await?;
-    if r.rows_affected() == 0 {
+    const LIVE: &str =
+        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()";
+    let q = match org_id {
+        None => sqlx::query(LIVE).bind(id),
+        Some(org) => sqlx::query(IN_ORG).bind(id).bind(org),
+    };
+    if q.execute(db).await?.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
 }
 
-/// Live sessions of an organization: its SSO sessions and its members' unscoped sessions.
+/// The organization-scoped revocation (a primary-key lookup; the scope is a filter on that row).
+const IN_ORG: &str = "UPDATE sessions SET revoked_at = now()
+     WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()
+       AND (organization_id = $2 OR organization_id IS NULL
+            AND EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = $2 AND m.user_id = sessions.user_id))";
+
+/// Live sessions of an organization in id order: its SSO sessions (`sso_only`: only those) and its
+/// members' unscoped sessions. Index-driven at any size: one branch walks `(organization_id, id)`
+/// from the cursor, the other each member's `(user_id, id)` from the cursor; each branch stops at
+/// the page size, and the merged page is exact because both are cut at the same cursor.
 pub async fn for_org(
     db: impl PgExecutor<'_>,
     org_id: &str,
     sso_only: bool,
     page: &Page,
 ) -> Result<Paged<SessionView>, StoreError> {
+    const LIVE: &str = "s.revoked_at IS NULL AND s.expires_at > now() AND s.id > $2";
+    let sso = format!(
+        "SELECT s.* FROM sessions s WHERE s.organization_id = $1 AND {LIVE} {} ORDER BY s.id LIMIT $3",
+        if sso_only {
+            "AND s.connection_id IS NOT NULL"
+        } else {
+            ""
+        }
+    );
+    let branches = if sso_only {
+        format!("({sso})")
+    } else {
+        format!(
+            "({sso}) UNION ALL
+             (SELECT s.* FROM memberships m
+              CROSS JOIN LATERAL (SELECT s.* FROM sessions s WHERE s.user_id = m.user_id AND s.organization_id IS NULL
+                                  AND {LIVE} ORDER BY s.id LIMIT $3) s
+              WHERE m.organization_id = $1 ORDER BY s.id LIMIT $3)"
+        )
+    };
     let rows = sqlx::query_as::<_, SessionView>(&format!(
-        "SELECT {COLS}, {VIEW}
-         WHERE (s.organization_id = $1 OR (NOT $4 AND s.organization_id IS NULL
-                AND s.user_id IN (SELECT user_id FROM memberships WHERE organization_id = $1)))
-           AND ($4 = false OR s.connection_id IS NOT NULL)
-           AND s.revoked_at IS NULL AND s.expires_at > now()
-           AND ($2::text IS NULL OR s.id > $2)
-         ORDER BY s.id LIMIT $3"
+        // The page is cut before the joins, so they are a page's worth of primary-key lookups.
+        "SELECT {COLS}, {VIEW_COLS} FROM (SELECT * FROM ({branches}) b ORDER BY b.id LIMIT $3) s {VIEW_JOIN} ORDER BY s.id"
     ))
     .bind(org_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.after())
     .bind(page.limit + 1)
-    .bind(sso_only)
     .fetch_all(db)
     .await?;
     Ok(Paged::from_overfetch(rows, page.limit, |r| r.session.id.clone()))
 }
 
-/// Deletes expired or long-revoked sessions; returns how many.
-pub async fn purge(db: impl PgExecutor<'_>) -> Result<u64, StoreError> {
-    let r = sqlx::query("DELETE FROM sessions WHERE expires_at < now() OR revoked_at < now() - interval '1 day'")
-        .execute(db)
-        .await?;
-    Ok(r.rows_affected())
+/// Sessions deleted per purge statement: each statement finds its rows through an index and
+/// holds a few milliseconds of work whatever the table's size (measured by `scripts/scale`).
+pub const PURGE_BATCH: i64 = 1000;
+
+/// One purge batch: deletes at most `limit` sessions that expired, or were revoked more than a day
+/// ago, with the expiry (or revocation) time at or after `from` — the caller passes back the
+/// returned watermark so that a long backlog is walked forward, never rescanned. Returns how many
+/// rows went and the watermark; the kind of row is chosen by `revoked`.
+pub async fn purge_batch(
+    db: impl PgExecutor<'_>,
+    revoked: bool,
+    from: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+    let (col, cutoff) = if revoked {
+        ("revoked_at", "now() - interval '1 day'")
+    } else {
+        ("expires_at", "now()")
+    };
+    // Deleted by ctid: the rows the index range found, without a second lookup by primary key.
+    let (n, mark): (i64, Option<DateTime<Utc>>) = sqlx::query_as(&format!(
+        "WITH d AS (DELETE FROM sessions WHERE ctid = ANY(ARRAY(
+                        SELECT ctid FROM sessions WHERE {col} < {cutoff} AND {col} >= $1 ORDER BY {col} LIMIT $2))
+                    RETURNING {col})
+         SELECT count(*), max({col}) FROM d"
+    ))
+    .bind(from.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
+    .bind(limit)
+    .fetch_one(db)
+    .await?;
+    Ok((u64::try_from(n).unwrap_or(0), mark.or(from)))
+}
+
+/// Deletes every expired or long-revoked session, in batches of [`PURGE_BATCH`] (each its own
+/// statement, so no lock is held across batches); returns how many.
+pub async fn purge(db: &sqlx::PgPool) -> Result<u64, StoreError> {
+    let mut total = 0;
+    for revoked in [false, true] {
+        let mut from = None;
+        loop {
+            let (n, mark) = purge_batch(db, revoked, from, PURGE_BATCH).await?;
+            total += n;
+            if n < PURGE_BATCH.unsigned_abs() {
+                break;
+            }
+            from = mark;
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(total)
 }

@@ -157,10 +157,10 @@ pub async fn touch(db: impl PgExecutor<'_>, id: &str) -> Result<(), StoreError> 
 /// A user's tokens, newest last.
 pub async fn for_user(db: impl PgExecutor<'_>, user_id: &str, page: &Page) -> Result<Paged<ApiToken>, StoreError> {
     let rows = sqlx::query_as::<_, ApiToken>(&format!(
-        "SELECT {COLS} FROM api_tokens WHERE user_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        "SELECT {COLS} FROM api_tokens WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT $3"
     ))
     .bind(user_id)
-    .bind(page.cursor.as_deref())
+    .bind(page.after())
     .bind(page.limit + 1)
     .fetch_all(db)
     .await?;

@@ -64,6 +64,7 @@ impl TestApp {
 
     /// Starts an app after `tweak` adjusts the settings.
     pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        logs::install();
         let url = db::fresh_database().await;
         Self::start_on(&url, tweak).await
     }

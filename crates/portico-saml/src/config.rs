@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
@@ -159,8 +160,11 @@ pub fn parse_certificate(text: &str) -> Result<IdpCertificate, String> {
     let x509 = if trimmed.contains("-----BEGIN") {
         X509::from_pem(trimmed.as_bytes()).map_err(|_| "not a PEM certificate".to_owned())?
     } else {
-        let der = samael::crypto::decode_x509_cert(trimmed).map_err(|_| "not a base64 certificate".to_owned())?;
-        X509::from_der(der.der_data()).map_err(|_| "not a DER certificate".to_owned())?
+        let b64: String = trimmed.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| "not a base64 certificate".to_owned())?;
+        X509::from_der(&der).map_err(|_| "not a DER certificate".to_owned())?
     };
     let key = x509
         .public_key()

@@ -1,5 +1,5 @@
 //! SAML 2.0 service provider adapter: IdP metadata by URL or XML, SP metadata, SP-initiated login
-//! by the HTTP-Redirect binding (AuthnRequests built with `samael`), optional IdP-initiated
+//! by the HTTP-Redirect binding (AuthnRequests written with `quick-xml`), optional IdP-initiated
 //! login, and hardened response validation (see [`response`] for the order of the checks).
 //! Response signatures are verified by [`c14n`] + `dsig` over the validator's own tree with
 //! OpenSSL; the tests check them against `samael`'s xmlsec verification as a reference.

@@ -1,5 +1,7 @@
-//! SP-initiated login: the AuthnRequest (samael's schema type) sent by the HTTP-Redirect binding,
-//! signed with the SP key (RSA-SHA256) when the connection has one.
+//! SP-initiated login: the AuthnRequest sent by the HTTP-Redirect binding, signed with the SP key
+//! (RSA-SHA256) when the connection has one. The XML is written with `quick-xml` (which escapes
+//! every value); it is the same document `samael`'s schema type wrote, without building `samael`
+//! (whose build script needs bindgen and libclang) into the product.
 
 use std::io::Write as _;
 
@@ -9,8 +11,8 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use portico_core::idp::IdpError;
-use samael::schema::{AuthnRequest, Issuer};
-use samael::traits::ToXml;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::Writer;
 
 use crate::metadata::BINDING_POST;
 
@@ -26,11 +28,9 @@ pub fn new_request_id() -> String {
     format!("_{}", portico_core::token::random_urlsafe(24))
 }
 
-fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-/// The AuthnRequest XML.
+/// The AuthnRequest XML: `ID`, `Version`, `IssueInstant` (UTC, milliseconds), `Destination`,
+/// `ProtocolBinding` (HTTP-POST) and `AssertionConsumerServiceURL`, with the SP's entity ID as
+/// `Issuer`.
 pub fn authn_request_xml(
     id: &str,
     sp_entity_id: &str,
@@ -38,23 +38,33 @@ pub fn authn_request_xml(
     sso_url: &str,
     now: DateTime<Utc>,
 ) -> Result<String, IdpError> {
-    let req = AuthnRequest {
-        id: id.to_owned(),
-        version: "2.0".into(),
-        issue_instant: now,
-        destination: Some(sso_url.to_owned()),
-        issuer: Some(Issuer {
-            format: Some("urn:oasis:names:tc:SAML:2.0:nameid-format:entity".into()),
-            // samael writes the issuer text unescaped.
-            value: Some(escape_text(sp_entity_id)),
-            ..Issuer::default()
-        }),
-        protocol_binding: Some(BINDING_POST.into()),
-        assertion_consumer_service_url: Some(acs_url.to_owned()),
-        ..AuthnRequest::default()
-    };
-    req.to_string()
-        .map_err(|e| IdpError::Config(format!("AuthnRequest cannot be serialised: {e}")))
+    const REQUEST: &str = "saml2p:AuthnRequest";
+    const ISSUER: &str = "saml2:Issuer";
+    let instant = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut root = BytesStart::new(REQUEST);
+    root.push_attribute(("xmlns:saml2p", "urn:oasis:names:tc:SAML:2.0:protocol"));
+    root.push_attribute(("ID", id));
+    root.push_attribute(("Version", "2.0"));
+    root.push_attribute(("IssueInstant", instant.as_str()));
+    root.push_attribute(("Destination", sso_url));
+    root.push_attribute(("ProtocolBinding", BINDING_POST));
+    root.push_attribute(("AssertionConsumerServiceURL", acs_url));
+    let mut issuer = BytesStart::new(ISSUER);
+    issuer.push_attribute(("xmlns:saml2", "urn:oasis:names:tc:SAML:2.0:assertion"));
+    issuer.push_attribute(("Format", "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"));
+    let mut w = Writer::new(Vec::new());
+    [
+        Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
+        Event::Start(root),
+        Event::Start(issuer),
+        Event::Text(BytesText::new(sp_entity_id)),
+        Event::End(BytesEnd::new(ISSUER)),
+        Event::End(BytesEnd::new(REQUEST)),
+    ]
+    .into_iter()
+    .try_for_each(|e| w.write_event(e))
+    .map_err(|e| IdpError::Config(format!("AuthnRequest cannot be serialised: {e}")))?;
+    String::from_utf8(w.into_inner()).map_err(|e| IdpError::Config(format!("AuthnRequest is not UTF-8: {e}")))
 }
 
 /// The HTTP-Redirect binding URL: `SAMLRequest` (raw DEFLATE + base64), `RelayState`, and, with a

@@ -458,6 +458,38 @@ async fn begin_login_sends_a_signed_redirect_authn_request() {
     );
 }
 
+/// The AuthnRequest is written without `samael` in the product; it stays the document samael's
+/// schema type wrote (byte for byte), with the entity ID escaped as text.
+#[test]
+fn authn_request_is_the_document_samael_wrote() {
+    use samael::schema::{AuthnRequest, Issuer};
+    use samael::traits::ToXml;
+    let now = Utc::now();
+    for entity in [SP, "https://sp.example.com/saml?a=1&b=<2>"] {
+        let ours =
+            portico_saml::request::authn_request_xml("_id1", entity, ACS, "https://idp.example.com/sso", now).unwrap();
+        let escaped = entity.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let reference = AuthnRequest {
+            id: "_id1".into(),
+            version: "2.0".into(),
+            issue_instant: now,
+            destination: Some("https://idp.example.com/sso".into()),
+            issuer: Some(Issuer {
+                format: Some("urn:oasis:names:tc:SAML:2.0:nameid-format:entity".into()),
+                value: Some(escaped.clone()),
+                ..Issuer::default()
+            }),
+            protocol_binding: Some("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST".into()),
+            assertion_consumer_service_url: Some(ACS.into()),
+            ..AuthnRequest::default()
+        }
+        .to_string()
+        .unwrap();
+        assert_eq!(ours, reference);
+        assert!(ours.contains(&format!(">{escaped}</saml2:Issuer>")), "{ours}");
+    }
+}
+
 #[test]
 fn metadata_is_parsed_and_unsafe_or_keyless_configs_refused() {
     let p = peer();

@@ -21,3 +21,4 @@ mod sdk_python;
 mod security;
 mod signin_pending;
 mod signin_writes;
+mod startup;

@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 use crate::devmode;
+use crate::startup;
 use crate::state::AppState;
 
 /// Portico — self-hostable enterprise SSO.
@@ -70,7 +71,8 @@ pub enum KeysAction {
     RotateSigning,
 }
 
-/// Entry point of the binary.
+/// Entry point of the binary. Results go to stdout; stderr carries only warnings and errors,
+/// except for `serve`, which logs at the configured level.
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Command::Keys {
@@ -84,10 +86,16 @@ pub async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    crate::telemetry::init_logging(&settings.log);
+    crate::telemetry::init_logging(&settings.log, !matches!(cli.command, Command::Serve));
     let mut db = devmode::open_database(&settings).await?;
     let development = db.embedded.is_some();
-    let result = run_command(&cli.command, settings, &db.pool, development).await;
+    let result = match &cli.command {
+        Command::Serve => serve(settings, db.pool.clone(), development).await,
+        cmd => match startup::prepare_database(&db.pool, &settings).await {
+            Ok(()) => run_command(cmd, settings, &db.pool, development).await,
+            Err(e) => Err(e),
+        },
+    };
     db.pool.close().await;
     if let Some(pg) = db.embedded.as_mut() {
         if let Err(e) = pg.stop().await {
@@ -105,7 +113,10 @@ async fn run_command(
 ) -> anyhow::Result<()> {
     match cmd {
         Command::Migrate => {
-            tracing::info!("migrations applied");
+            let version = portico_store::schema_version(pool)
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the schema version: {e}"))?;
+            println!("{}", serde_json::json!({ "migrated": true, "schemaVersion": version }));
             Ok(())
         }
         Command::Bootstrap {
@@ -160,26 +171,56 @@ async fn run_command(
             Ok(())
         }
         Command::Clients { action } => crate::cli_clients::run(action, &settings, pool).await,
-        Command::Serve => serve(settings, pool.clone(), development).await,
+        Command::Serve => Ok(()),
     }
 }
 
+/// Listens at once (`/healthz` answers, `/readyz` and every other route say 503), then waits for
+/// the database and migrates it, then serves. A database that never comes, or a stop signal
+/// meanwhile, ends the server.
 async fn serve(settings: Settings, pool: portico_store::PgPool, development: bool) -> anyhow::Result<()> {
     let secrets = devmode::open_secrets(&settings, development)?;
-    if development {
-        devmode::first_start(&pool, &settings).await?;
-    }
-    crate::services::provider::keys::ensure(&pool, &secrets)
-        .await
-        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let listener = tokio::net::TcpListener::bind(settings.server.bind)
         .await
         .with_context(|| format!("binding {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, public_url = %settings.server.public_url, "portico listening");
-    eprintln!("portico listening on http://{addr}");
-    let state = AppState::new(settings, pool, secrets);
-    crate::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!(%addr, public_url = %settings.server.public_url, "portico listening on http://{addr}");
+    let mut state = AppState::new(settings, pool.clone(), secrets);
+    state.ready = startup::Readiness::waiting();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(crate::serve(listener, state.clone(), async move {
+        tokio::select! {
+            () = shutdown_signal() => {},
+            _ = stopped => {},
+        }
+    }));
+    let prepare = async {
+        startup::prepare_database(&pool, &state.settings).await?;
+        if development {
+            devmode::first_start(&pool, &state.settings).await?;
+        }
+        crate::services::provider::keys::ensure(&pool, &state.secrets)
+            .await
+            .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+        anyhow::Ok(())
+    };
+    tokio::select! {
+        r = prepare => {
+            if let Err(e) = r {
+                let _ = stop.send(());
+                let _ = server.await;
+                return Err(e);
+            }
+        }
+        r = &mut server => {
+            r.context("the HTTP server task")??;
+            tracing::info!("portico stopped before the database was reached");
+            return Ok(());
+        }
+    }
+    state.ready.set_ready();
+    tracing::info!("portico ready");
+    server.await.context("the HTTP server task")??;
     tracing::info!("portico stopped");
     Ok(())
 }

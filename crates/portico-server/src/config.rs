@@ -123,6 +123,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Milliseconds a request waits for a database connection before answering 503.
     pub acquire_timeout_ms: u64,
+    /// Seconds a start (`serve`, `migrate`, every database command) waits for the database to
+    /// answer, retrying with capped exponential backoff, before it exits non-zero.
+    pub connect_timeout_secs: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -131,6 +134,7 @@ impl Default for DatabaseSettings {
             url: None,
             max_connections: default_pool_size(),
             acquire_timeout_ms: 3000,
+            connect_timeout_secs: 60,
         }
     }
 }
@@ -331,6 +335,35 @@ impl Settings {
         let settings: Settings = fig.extract().map_err(|e| ConfigError::Figment(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The `[log]` settings alone, from the same layers (files, then `PORTICO__LOG__*`), so that
+    /// an error in the rest of the configuration is still reported in the configured format.
+    /// Falls back to `PORTICO__LOG__FORMAT` and the defaults when the layers cannot be read.
+    pub fn log_settings_from(env: &[(String, String)]) -> LogSettings {
+        let mut fig = Figment::new().merge(Toml::file("config/default.toml"));
+        if let Some((_, path)) = env.iter().find(|(k, _)| k == "PORTICO_CONFIG") {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        let mut env_toml = String::new();
+        for (k, v) in env.iter().filter(|(k, _)| k.starts_with("PORTICO__LOG__")) {
+            env_toml.push_str(&env_line(k, &toml_value(v)));
+        }
+        let parsed = fig
+            .merge(Toml::string(&env_toml))
+            .extract_inner::<LogSettings>("log")
+            .ok()
+            .filter(|l| matches!(l.format.as_str(), "json" | "pretty"));
+        parsed.unwrap_or_else(|| {
+            let mut log = LogSettings::default();
+            if let Some((_, f)) = env
+                .iter()
+                .find(|(k, v)| k == "PORTICO__LOG__FORMAT" && v.trim() == "json")
+            {
+                log.format = f.trim().to_owned();
+            }
+            log
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

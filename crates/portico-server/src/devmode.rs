@@ -14,13 +14,14 @@ use crate::config::Settings;
 
 /// An open database, and the embedded server when one was started.
 pub struct Database {
-    /// The pool (migrations applied).
+    /// The pool (lazy: nothing connected yet).
     pub pool: PgPool,
     /// The embedded server; stop it on exit.
     pub embedded: Option<EmbeddedPostgres>,
 }
 
-/// Opens the configured database, or starts the embedded one. Applies migrations.
+/// The pool of the configured database, or of the embedded one (started here); not connected
+/// yet and not migrated (see `crate::startup::prepare_database`).
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let (url, embedded) = match settings.database.url() {
         Some(u) => (SecretString::from(u.to_owned()), None),
@@ -33,14 +34,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             (SecretString::from(pg.database_url("postgres")), Some(pg))
         }
     };
-    let pool = portico_store::connect_with(
+    // Not connected yet: `crate::startup::prepare_database` waits for it and migrates.
+    let pool = portico_store::connect_lazy(
         url.expose_secret(),
         settings.database.max_connections,
         std::time::Duration::from_millis(settings.database.acquire_timeout_ms.max(100)),
     )
-    .await
-    .context("connecting to PostgreSQL")?;
-    portico_store::migrate(&pool).await.context("applying migrations")?;
+    .context("database.url")?;
     Ok(Database { pool, embedded })
 }
 
@@ -113,6 +113,24 @@ pub async fn first_start(pool: &PgPool, settings: &Settings) -> anyhow::Result<(
     let b = crate::services::bootstrap::run(pool, "Development", "dev", "owner@example.com", Some(&password))
         .await
         .map_err(|e| anyhow::anyhow!("bootstrapping the development organization: {e}"))?;
+    if crate::telemetry::is_json() {
+        // With JSON logs the banner is one JSON object too, written directly like the text banner
+        // (development mode only: the credentials are shown this once, as in the text form).
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "level": "WARN",
+                "message": "DEVELOPMENT MODE: embedded PostgreSQL and a development encryption key; these credentials are printed once",
+                "organizationId": b.organization_id,
+                "organizationSlug": b.organization_slug,
+                "ownerEmail": b.email,
+                "ownerPassword": password,
+                "apiKey": b.api_key.expose_secret(),
+                "signInUrl": format!("{}/api/auth/sso/{}/login", settings.public_base(), b.organization_slug),
+            })
+        );
+        return Ok(());
+    }
     let bar = "=".repeat(78);
     eprintln!(
         "\n{bar}\n  DEVELOPMENT MODE — embedded PostgreSQL and a development encryption key.\n  \

@@ -6,17 +6,22 @@ use std::time::Duration;
 
 use portico_store::{audit, logins, sessions, PgPool};
 
+use crate::startup::Readiness;
+
 /// How often the audit retention runs (its cutoff moves by days, not minutes).
 const AUDIT_EVERY: u32 = 60;
 
-/// Starts the purge loop (every minute; audit retention every hour, and at start).
-/// `audit_retention_days` 0 keeps audit events forever.
-pub fn spawn(db: PgPool, audit_retention_days: u32) -> tokio::task::JoinHandle<()> {
+/// Starts the purge loop (every minute once the database is `ready`; audit retention every
+/// hour, and at the first ready tick). `audit_retention_days` 0 keeps audit events forever.
+pub fn spawn(db: PgPool, ready: Readiness, audit_retention_days: u32) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         let mut n: u32 = 0;
         loop {
             tick.tick().await;
+            if !ready.is_ready() {
+                continue;
+            }
             purge_once(&db).await;
             if n.is_multiple_of(AUDIT_EVERY) {
                 purge_audit(&db, audit_retention_days).await;

@@ -19,6 +19,7 @@ pub mod ratelimit;
 pub mod respond;
 pub mod server;
 pub mod services;
+pub mod startup;
 pub mod state;
 pub mod telemetry;
 
@@ -42,6 +43,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = std::time::Duration::from_secs(state.settings.server.body_read_timeout_secs.max(1));
     routes
         .fallback(|| async { ApiError::NotFound("route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::ops::until_ready,
+        ))
         .layer(axum::middleware::from_fn(extract::uri_hygiene))
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(max_body))
@@ -61,7 +66,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let jobs = jobs::spawn(state.db.clone(), state.settings.audit.retention_days);
+    let jobs = jobs::spawn(
+        state.db.clone(),
+        state.ready.clone(),
+        state.settings.audit.retention_days,
+    );
     let limits = server::ConnLimits::from(&state.settings.server);
     let r = server::serve(listener, router(state), limits, shutdown).await;
     jobs.abort();

@@ -5,7 +5,7 @@ async fn main() -> std::process::ExitCode {
     match portico_server::cli::main().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("portico: {e:#}");
+            portico_server::telemetry::fatal(&e);
             std::process::ExitCode::FAILURE
         }
     }

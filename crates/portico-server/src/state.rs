@@ -23,6 +23,8 @@ pub struct AppState {
     pub limits: Arc<crate::ratelimit::RateLimiter>,
     /// Prometheus renderer, when metrics are installed.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Whether the database has been reached and migrated (`serve` starts before it is).
+    pub ready: crate::startup::Readiness,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             idp,
             limits: Arc::default(),
             metrics: crate::telemetry::metrics_handle(),
+            ready: crate::startup::Readiness::ready(),
         }
     }
 

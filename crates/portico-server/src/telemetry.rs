@@ -7,13 +7,25 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogSettings;
 
-/// Installs the global tracing subscriber (idempotent).
-pub fn init_logging(log: &LogSettings) {
-    let filter = EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new(&log.level));
+static JSON: OnceLock<bool> = OnceLock::new();
+
+/// Installs the global tracing subscriber (idempotent). With `log.format = json` every line is
+/// one JSON object, panics included. `one_shot` commands (everything but `serve`) log warnings
+/// and errors only, unless `PORTICO_LOG` says otherwise: their result goes to stdout.
+pub fn init_logging(log: &LogSettings, one_shot: bool) {
+    let json = log.format == "json";
+    if JSON.set(json).is_err() {
+        return;
+    }
+    let level = if one_shot { "warn" } else { log.level.as_str() };
+    let filter = EnvFilter::try_from_env("PORTICO_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if log.format == "json" {
+    let _ = if json {
+        std::panic::set_hook(Box::new(|info| {
+            tracing::error!(panic = %info, "portico panicked");
+        }));
         builder
             .json()
             .flatten_event(true)
@@ -23,6 +35,26 @@ pub fn init_logging(log: &LogSettings) {
     } else {
         builder.try_init()
     };
+}
+
+/// True when logging is JSON (after [`init_logging`]).
+pub fn is_json() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
+
+/// Reports the error that ends the process: a JSON line when logs are JSON (the format read
+/// from the configuration layers when the configuration itself failed to load), otherwise
+/// `portico: …` on stderr.
+pub fn fatal(error: &anyhow::Error) {
+    if JSON.get().is_none() {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        init_logging(&crate::config::Settings::log_settings_from(&env), true);
+    }
+    if is_json() {
+        tracing::error!(error = %format!("{error:#}"), "portico: {error:#}");
+    } else {
+        eprintln!("portico: {error:#}");
+    }
 }
 
 /// The process-wide Prometheus handle (installed on first use).

@@ -55,6 +55,49 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreErr
 /// instead of failing too). A ping before every acquire would double the round trips of short
 /// statements, so steady-state traffic pays none.
 pub async fn connect_with(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
+    pool_options(max_connections, acquire_timeout)
+        .connect_with(connect_options(url)?)
+        .await
+        .map_err(StoreError::from)
+}
+
+/// [`connect_with`] without connecting: the pool opens its connections when first used, so a
+/// server can start (and answer `/healthz`) before the database is reachable. Fails only on a
+/// malformed URL. See [`probe`] to wait for the database.
+pub fn connect_lazy(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
+    Ok(pool_options(max_connections, acquire_timeout).connect_lazy_with(connect_options(url)?))
+}
+
+/// One fresh connection to the pool's database, within `limit`, closed again: the database
+/// answers. The error is the connect error (refused, unknown host, authentication, ...).
+pub async fn probe(pool: &PgPool, limit: Duration) -> Result<(), String> {
+    use sqlx::Connection;
+    let opts = pool.connect_options();
+    match tokio::time::timeout(limit, sqlx::PgConnection::connect_with(&opts)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
+    }
+}
+
+/// Where the pool connects: `host:port` (or the socket folder), never the credentials.
+pub fn server_address(pool: &PgPool) -> String {
+    let opts = pool.connect_options();
+    format!("{}:{}", opts.get_host(), opts.get_port())
+}
+
+/// The connection settings of `url`, with PostgreSQL's NOTICE messages off
+/// (`client_min_messages = warning`): they are informational (e.g. "relation _sqlx_migrations
+/// already exists, skipping" on every start) and would reach the logs as INFO lines.
+fn connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, StoreError> {
+    let opts: sqlx::postgres::PgConnectOptions = url.parse().map_err(StoreError::from)?;
+    Ok(opts.options([("client_min_messages", "warning")]))
+}
+
+fn pool_options(max_connections: u32, acquire_timeout: Duration) -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
@@ -73,9 +116,6 @@ pub async fn connect_with(url: &str, max_connections: u32, acquire_timeout: Dura
                 }
             })
         })
-        .connect(url)
-        .await
-        .map_err(StoreError::from)
 }
 
 /// Applies every pending migration from `migrations/`.
@@ -84,6 +124,14 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .run(pool)
         .await
         .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// The latest migration applied (`None` before the first).
+pub async fn schema_version(pool: &PgPool) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(StoreError::from)
 }
 
 /// True when the database answers a trivial query within `limit` (waiting for a pooled

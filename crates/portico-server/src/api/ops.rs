@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
@@ -33,7 +34,21 @@ async fn healthz() -> OrgResult {
 /// fails (refusing, hanging, or a pool exhausted by stuck requests).
 const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// While `serve` waits for the database, every route but the operator ones answers 503
+/// `SERVICE_UNAVAILABLE` (with `Retry-After`): nothing half-started (no migrations yet) is reached.
+pub async fn until_ready(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.ready.is_ready() || matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    ApiError::Unavailable(STARTING.into()).into_response()
+}
+
+const STARTING: &str = "starting: waiting for the database";
+
 async fn readyz(State(state): State<AppState>) -> OrgResult {
+    if !state.ready.is_ready() {
+        return Err(ApiError::Unavailable(STARTING.into()));
+    }
     if portico_store::ping(&state.db, READY_PROBE_TIMEOUT).await {
         Ok(Envelope::ok(serde_json::json!({ "status": "ready", "database": "ok" })))
     } else {

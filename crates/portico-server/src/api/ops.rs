@@ -32,7 +32,7 @@ async fn healthz() -> OrgResult {
 
 /// The readiness probe's own limit, so `/readyz` says "no" within a second however the database
 /// fails (refusing, hanging, or a pool exhausted by stuck requests).
-const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
 
 /// While `serve` waits for the database, every route but the operator ones answers 503
 /// `SERVICE_UNAVAILABLE` (with `Retry-After`): nothing half-started (no migrations yet) is reached.

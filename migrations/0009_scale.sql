@@ -29,3 +29,13 @@ CREATE INDEX login_transactions_connection ON login_transactions (connection_id)
 -- Audit retention deletes by id: an event id is `evt_` + a ULID whose first 48 bits are its creation
 -- time in milliseconds, so "older than the cutoff" is a range of the primary key (no index on
 -- created_at, which would cost every event ~30 bytes more).
+
+-- Foreign keys added by 0006 (token minting record) and 0007 (the OpenID Provider) that a delete of
+-- an organization, a client, a user, a connection, a grant or a session would otherwise scan for.
+CREATE INDEX api_tokens_auth_org ON api_tokens (auth_org_id) WHERE auth_org_id IS NOT NULL;
+CREATE INDEX oauth_codes_grant ON oauth_codes (grant_id);
+CREATE INDEX oauth_grants_client ON oauth_grants (client_id);
+CREATE INDEX oauth_grants_user ON oauth_grants (user_id);
+CREATE INDEX oauth_pending_client ON oauth_pending (client_id);
+CREATE INDEX oauth_pending_connection ON oauth_pending (connection_id) WHERE connection_id IS NOT NULL;
+CREATE INDEX oauth_tokens_session ON oauth_tokens (session_id) WHERE session_id IS NOT NULL;

@@ -200,7 +200,7 @@ async fn measured_paths_use_no_sequential_scan_on_big_tables() {
             "session_preload_libraries = 'auto_explain'",
             "auto_explain.log_min_duration = 0",
             "auto_explain.log_format = 'json'",
-            "auto_explain.log_level = 'notice'",
+            "auto_explain.log_level = 'warning'",
         ] {
             sqlx::query(&format!("ALTER DATABASE {name} SET {set}"))
                 .execute(&admin)

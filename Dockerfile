@@ -12,14 +12,16 @@
 # URL (the embedded development database of `portico serve` is for scripts/dev only).
 # Needs BuildKit (the default builder of Docker 23+) for the cache mounts.
 
-ARG RUST_IMAGE=rust:1-bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+# Fully qualified names: podman has no default search registry for short names. Where no registry
+# is reachable, pass locally made base images (e.g. mmdebstrap | podman import) as these build args.
+ARG RUST_IMAGE=docker.io/library/rust:1-bookworm
+ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 # ---- build --------------------------------------------------------------------------------------
 FROM ${RUST_IMAGE} AS builder
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libxmlsec1-dev libxml2-dev libclang-dev clang pkg-config libssl-dev \
+      pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build reads (no target/, .portico/ or .git from the build context).
@@ -36,9 +38,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
-# libxmlsec1-openssl pulls libxmlsec1, libxslt1.1 and libssl3; curl is for the health check.
+# The binary links libssl3/libcrypto and libc only (samael/xmlsec are test-only); curl is for the
+# health check.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libxmlsec1-openssl libxml2 ca-certificates curl \
+ && apt-get install -y --no-install-recommends libssl3 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 portico \
  && useradd --system --uid 10001 --gid portico --home-dir /app --no-create-home --shell /usr/sbin/nologin portico
@@ -51,6 +54,8 @@ ENV PORTICO__SERVER__BIND=0.0.0.0:8080 \
     PORTICO__LOG__FORMAT=json
 USER portico:portico
 EXPOSE 8080
+# Docker keeps this; podman/buildah drop it unless built with `--format docker` (the compose file
+# carries its own health check, which covers compose on both engines).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["portico"]

@@ -13,6 +13,7 @@ mod hygiene;
 mod ldap_login;
 mod oidc_login;
 mod provider;
+mod openapi;
 mod saml_login;
 mod scale;
 mod scim;

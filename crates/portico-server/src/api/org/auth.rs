@@ -20,14 +20,17 @@ use crate::state::AppState;
 pub fn routes(api: Api) -> Api {
     api.section("authentication", false)
         .post("/api/auth/sign-in/password", "Sign in with email and password", sign_in)
+        .body::<SignInBody>()
         .section("authentication", true)
         .post("/api/auth/sign-out", "End the current session", sign_out)
+        .no_body()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SignInBody {
     email: String,
+    #[schema(value_type = String)]
     password: SecretString,
     #[serde(default)]
     totp_code: Option<String>,

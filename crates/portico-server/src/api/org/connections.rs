@@ -48,6 +48,7 @@ pub fn routes(api: Api) -> Api {
             "Test an SSO connection (owner)",
             test,
         )
+        .no_body()
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {

@@ -16,14 +16,16 @@ use crate::state::AppState;
 
 /// Registers the route.
 pub fn routes(api: Api) -> Api {
-    api.section("authentication", false).post(
-        "/api/auth/sign-in/discover",
-        "How an email signs in: SSO (with the login URL) or password",
-        discover,
-    )
+    api.section("authentication", false)
+        .post(
+            "/api/auth/sign-in/discover",
+            "How an email signs in: SSO (with the login URL) or password",
+            discover,
+        )
+        .body::<DiscoverBody>()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiscoverBody {
     email: String,

@@ -27,6 +27,7 @@ pub fn routes(api: Api) -> Api {
             "Add a domain (owner): pending, with the DNS TXT record to publish",
             add,
         )
+        .body::<AddBody>()
         .get(
             "/api/user/organizations/{orgId}/domains",
             "The organization's domains (owner/admin)",
@@ -42,6 +43,7 @@ pub fn routes(api: Api) -> Api {
             "Set a domain's auto-join policy (owner)",
             patch,
         )
+        .body::<PatchBody>()
         .delete(
             "/api/user/organizations/{orgId}/domains/{domainId}",
             "Remove a domain (owner)",
@@ -52,6 +54,7 @@ pub fn routes(api: Api) -> Api {
             "Verify a domain now by a DNS TXT lookup (owner)",
             verify,
         )
+        .no_body()
         .section("join-requests", true)
         .get(
             "/api/user/organizations/{orgId}/join-requests",
@@ -63,18 +66,20 @@ pub fn routes(api: Api) -> Api {
             "Approve a join request (admin+)",
             approve,
         )
+        .no_body()
         .post(
             "/api/user/organizations/{orgId}/join-requests/{requestId}/reject",
             "Reject a join request (admin+)",
             reject,
         )
+        .no_body()
 }
 
 fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> &'a str {
     p.get(name).map(String::as_str).unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddBody {
     domain: String,
@@ -106,7 +111,7 @@ async fn get(State(state): State<AppState>, access: OrgAccess, Path(p): Path<Has
     Ok(Envelope::ok(service::view(&d)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AutoJoinBody {
     enabled: Option<bool>,
@@ -114,7 +119,7 @@ struct AutoJoinBody {
     role: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PatchBody {
     auto_join: AutoJoinBody,

@@ -30,6 +30,7 @@ pub fn routes(api: Api) -> Api {
             "Change a member's role",
             set_role,
         )
+        .body::<RoleBody>()
         .delete(
             "/api/user/organizations/{orgId}/members/{userId}",
             "Remove a member, or leave",
@@ -48,7 +49,7 @@ async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): V
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RoleBody {
     role: String,

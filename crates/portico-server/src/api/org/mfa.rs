@@ -27,11 +27,13 @@ pub fn routes(api: Api) -> Api {
             "Start TOTP enrolment: secret and otpauth:// URI (shown once)",
             enrol,
         )
+        .no_body()
         .post(
             "/api/user/mfa/totp/confirm",
             "Confirm TOTP with a first code; returns recovery codes (shown once)",
             confirm,
         )
+        .body::<CodeBody>()
         .delete(
             "/api/user/mfa/totp",
             "Turn TOTP off (needs a current code or a recovery code)",
@@ -42,9 +44,10 @@ pub fn routes(api: Api) -> Api {
             "Replace the recovery codes (needs a current code)",
             regenerate,
         )
+        .body::<CodeBody>()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeBody {
     code: String,

@@ -24,12 +24,14 @@ pub fn routes(api: Api) -> Api {
             "Create an organization; the caller becomes owner",
             create,
         )
+        .body::<CreateBody>()
         .get("/api/user/organizations/{orgId}", "Read an organization", read)
         .patch(
             "/api/user/organizations/{orgId}",
             "Rename an organization (owner)",
             rename,
         )
+        .body::<RenameBody>()
         .delete(
             "/api/user/organizations/{orgId}",
             "Delete an organization (owner)",
@@ -54,7 +56,8 @@ async fn list(State(state): State<AppState>, caller: Caller, ValidQuery(q): Vali
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateOrganizationBody)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -105,7 +108,7 @@ async fn read(access: OrgAccess) -> OrgResult {
     Ok(Envelope::ok(OrgView::new(&access.org, Some(access.role.as_str()))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenameBody {
     name: String,

@@ -28,6 +28,7 @@ pub fn routes(api: Api) -> Api {
             "Set the security policy (owner); sso needs a tested connection",
             put,
         )
+        .body::<PolicyBody>()
 }
 
 fn view(o: &Organization) -> Value {
@@ -40,7 +41,7 @@ async fn get(access: OrgAccess) -> OrgResult {
 }
 
 /// `requireMfa` and `exemptRoles` keep their current values when left out.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PolicyBody {
     auth_required: String,

@@ -32,6 +32,7 @@ pub fn routes(api: Api) -> Api {
             "Set the default OIDC connection (owner)",
             put_settings,
         )
+        .body::<SettingsBody>()
         .get(
             "/api/user/organizations/{orgId}/settings/sso",
             "Read the default OIDC connection (owner)",
@@ -47,6 +48,7 @@ pub fn routes(api: Api) -> Api {
             "Test discovery, issuer and JWKS (owner)",
             test_settings,
         )
+        .no_body()
         .section("sso-login", false)
         .get(
             "/api/auth/sso/{slug}/login",
@@ -63,14 +65,16 @@ pub fn routes(api: Api) -> Api {
             "Sign in with a directory password (LDAP connection)",
             ldap_sign_in,
         )
+        .body::<LdapBody>()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SettingsBody {
     provider: String,
     issuer_url: String,
     client_id: String,
+    #[schema(value_type = String)]
     client_secret: SecretString,
 }
 
@@ -215,10 +219,12 @@ async fn oidc_callback(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LdapSignInBody)]
 #[serde(deny_unknown_fields)]
 struct LdapBody {
     username: String,
+    #[schema(value_type = String)]
     password: SecretString,
 }
 

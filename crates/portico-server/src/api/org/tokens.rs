@@ -29,12 +29,14 @@ pub fn routes(api: Api) -> Api {
             "Create a personal access token (shown once)",
             create,
         )
+        .body::<CreateBody>()
         .get("/api/user/tokens", "The caller's tokens", list)
         .get("/api/user/tokens/{tokenId}", "One of the caller's tokens", show)
         .delete("/api/user/tokens/{tokenId}", "Revoke a token now", revoke)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateTokenBody)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CreateBody {
     name: String,

@@ -42,6 +42,7 @@ pub fn routes(api: Api) -> Api {
             "Test a connection (success:false when it fails)",
             test,
         )
+        .no_body()
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {

@@ -30,6 +30,7 @@ pub fn routes(api: Api) -> Api {
             "Create or replace the default OIDC configuration (legacy)",
             create,
         )
+        .body::<ConfigBody>()
         .get("/v1/sso/config", "Read the default OIDC configuration (legacy)", read)
         .delete(
             "/v1/sso/config",
@@ -50,11 +51,12 @@ fn config_view(c: &Connection) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ConfigBody {
     issuer_url: String,
     client_id: String,
+    #[schema(value_type = String)]
     client_secret: SecretString,
     redirect_uri: String,
 }

@@ -31,16 +31,19 @@ pub fn routes(api: Api) -> Api {
             "Complete an OIDC login server to server",
             oidc_callback,
         )
+        .body::<OidcCallbackBody>()
         .post(
             "/sso/callback/saml",
             "Complete a SAML login server to server",
             saml_callback,
         )
+        .body::<SamlCallbackBody>()
         .post(
             "/sso/callback/ldap",
             "Sign in with an LDAP directory password",
             ldap_callback,
         )
+        .body::<LdapCallbackBody>()
 }
 
 /// True when `org` (an id or a slug) names the caller's organization.
@@ -165,7 +168,7 @@ pub async fn complete_by_state(
     Ok(signin::complete(state, ctx, callback).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OidcCallbackBody {
     code: String,
@@ -191,7 +194,7 @@ async fn oidc_callback(
     Ok(Json(callback_result(&done)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SamlCallbackBody {
     #[serde(rename = "SAMLResponse")]
@@ -219,10 +222,11 @@ async fn saml_callback(
     Ok(Json(callback_result(&done)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct LdapCallbackBody {
     username: String,
+    #[schema(value_type = String)]
     password: SecretString,
     connection_id: String,
     org: String,

@@ -29,6 +29,7 @@ pub fn routes(api: Api) -> Api {
             "Require SSO for the organization (the security policy)",
             enforce,
         )
+        .body::<EnforceBody>()
 }
 
 async fn list(
@@ -92,7 +93,7 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct EnforceBody {
     enforce: Option<bool>,

@@ -20,6 +20,22 @@ pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
     // Form bodies (SAML POST binding): documented as application/x-www-form-urlencoded later.
     ("post", "/api/auth/sso/callback"),
     ("post", "/api/auth/sso/saml/{connectionId}/acs"),
+    // SCIM (RFC 7643/7644 bodies, application/scim+json) and the directories API: to document.
+    ("post", "/api/user/organizations/{orgId}/directories"),
+    ("patch", "/api/user/organizations/{orgId}/directories/{directoryId}"),
+    (
+        "post",
+        "/api/user/organizations/{orgId}/directories/{directoryId}/token",
+    ),
+    ("post", "/scim/v2/{directoryId}/Users"),
+    ("post", "/scim/v2/{directoryId}/Users/.search"),
+    ("put", "/scim/v2/{directoryId}/Users/{id}"),
+    ("patch", "/scim/v2/{directoryId}/Users/{id}"),
+    ("post", "/scim/v2/{directoryId}/Groups"),
+    ("post", "/scim/v2/{directoryId}/Groups/.search"),
+    ("put", "/scim/v2/{directoryId}/Groups/{id}"),
+    ("patch", "/scim/v2/{directoryId}/Groups/{id}"),
+    ("post", "/scim/v2/{directoryId}/.search"),
 ];
 
 fn error_responses(family: Family, auth: bool) -> Map<String, Value> {

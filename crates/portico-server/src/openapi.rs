@@ -39,11 +39,12 @@ pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
 ];
 
 fn error_responses(family: Family, auth: bool) -> Map<String, Value> {
-    let schema = match family {
-        Family::Sdk => "#/components/schemas/SdkError",
-        Family::Org => "#/components/schemas/ErrorEnvelope",
+    let (schema, media) = match family {
+        Family::Sdk => ("#/components/schemas/SdkError", "application/json"),
+        Family::Org => ("#/components/schemas/ErrorEnvelope", "application/json"),
+        Family::Scim => ("#/components/schemas/ScimError", "application/scim+json"),
     };
-    let content = json!({ "application/json": { "schema": { "$ref": schema } } });
+    let content = json!({ media: { "schema": { "$ref": schema } } });
     let mut out = Map::new();
     let mut codes = vec![
         ("400", "Invalid input (VALIDATION_ERROR, naming the field)"),
@@ -85,7 +86,7 @@ pub fn document(ops: &[OpDoc]) -> Value {
         let family = Family::of(op.path);
         let success = match family {
             Family::Org => json!({ "$ref": "#/components/schemas/Envelope" }),
-            Family::Sdk => json!({ "type": "object" }),
+            Family::Sdk | Family::Scim => json!({ "type": "object" }),
         };
         let mut responses = error_responses(family, op.auth);
         responses.insert(
@@ -144,6 +145,12 @@ pub fn document(ops: &[OpDoc]) -> Value {
                              "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } },
                 "loginUrl": { "type": "string" }
             }
+        },
+        "ScimError": {
+            "type": "object",
+            "required": ["schemas", "status"],
+            "properties": { "schemas": { "type": "array", "items": { "type": "string" } }, "status": { "type": "string" },
+                            "detail": { "type": "string" }, "scimType": { "type": "string" } }
         },
         "SdkError": {
             "type": "object",

@@ -17,7 +17,11 @@ pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
     ("patch", "/v1/sso/connections/{id}"),
     ("post", "/api/user/organizations/{orgId}/sso/connections"),
     ("patch", "/api/user/organizations/{orgId}/sso/connections/{id}"),
-    // Form bodies (SAML POST binding): documented as application/x-www-form-urlencoded later.
+    // Form bodies (SAML POST binding, OAuth 2.0 token/userinfo/revoke per RFC 6749/7009):
+    // documented as application/x-www-form-urlencoded later.
+    ("post", "/oauth2/token"),
+    ("post", "/oauth2/userinfo"),
+    ("post", "/oauth2/revoke"),
     ("post", "/api/auth/sso/callback"),
     ("post", "/api/auth/sso/saml/{connectionId}/acs"),
     // SCIM (RFC 7643/7644 bodies, application/scim+json) and the directories API: to document.

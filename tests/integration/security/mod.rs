@@ -6,9 +6,11 @@
 //! - `tokens`: policy covers tokens; SSO sessions belong to their organization;
 //! - `totp_race`: concurrent TOTP guesses are all counted;
 //! - `sdk_reads`: SDK connection reads need the owner;
-//! - `idp_answers`: oversized and malformed IdP answers are deterministic 4xx.
+//! - `idp_answers`: oversized and malformed IdP answers are deterministic 4xx;
+//! - `ldap_oracle`: after a successful bind every refusal answers and counts like a wrong password.
 
 mod idp_answers;
+mod ldap_oracle;
 mod saml_defaults;
 mod sdk_reads;
 mod tokens;

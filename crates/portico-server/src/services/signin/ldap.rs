@@ -20,10 +20,10 @@ use portico_store::connections::Connection;
 use portico_store::throttle::{self, Admission, Policy, Ticket};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::admission::Completed;
+use super::admission::{self, Completed};
 use super::failure::{Failure, Kind};
 use super::transaction::ensure_active;
-use super::verify::verify_and_admit;
+use super::verify::verify;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
 
@@ -79,9 +79,30 @@ pub(super) async fn sign_in(
         username: username.to_owned(),
         password,
     };
-    let outcome = verify_and_admit(state, ctx, conn, None, input).await;
+    let outcome = match verify(state, conn, None, input).await {
+        Ok(identity) => admission::finish(state, ctx, conn, identity)
+            .await
+            .map_err(|f| after_the_bind(conn, f)),
+        Err(f) => Err(f),
+    };
     settle(state, conn, &user_key, &tickets, outcome.as_ref().err().map(|f| f.code)).await;
     outcome
+}
+
+/// A refusal after a successful bind (not admitted, email outside the domains, disabled, not
+/// provisioned, a domain claimed elsewhere…) answers, and counts toward the throttle, exactly
+/// like a wrong password: a distinct answer would confirm the directory password (SPEC §3 LDAP).
+/// The precise code stays in the audited reason. Our own faults (database, bugs) keep theirs.
+fn after_the_bind(conn: &Connection, f: Failure) -> Failure {
+    match f.kind {
+        Kind::Invalid | Kind::Unauthenticated | Kind::Refused | Kind::NotFound => Failure::on(
+            conn,
+            Kind::Unauthenticated,
+            "SSO_AUTH_FAILED",
+            format!("{} after a successful bind: {}", f.code, f.reason),
+        ),
+        _ => f,
+    }
 }
 
 /// The two counted attempts of one sign-in.

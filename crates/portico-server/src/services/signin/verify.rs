@@ -2,7 +2,7 @@
 //! every callback (transaction-based, IdP-initiated and LDAP).
 
 use chrono::Utc;
-use portico_core::idp::{CompleteContext, LoginInput, PendingLogin};
+use portico_core::idp::{CompleteContext, ExternalIdentity, LoginInput, PendingLogin};
 use portico_store::connections::Connection;
 
 use super::admission::{self, Completed};
@@ -18,11 +18,22 @@ pub(super) async fn verify_and_admit(
     pending: Option<PendingLogin>,
     input: LoginInput,
 ) -> Result<Completed, Failure> {
+    let identity = verify(state, conn, pending, input).await?;
+    admission::finish(state, ctx, conn, identity).await
+}
+
+/// The IdP's answer verified by the connection's provider (for LDAP: the search and the bind).
+pub(super) async fn verify(
+    state: &AppState,
+    conn: &Connection,
+    pending: Option<PendingLogin>,
+    input: LoginInput,
+) -> Result<ExternalIdentity, Failure> {
     let provider = state
         .idp
         .provider(conn, &state.secrets)
         .map_err(|e| Failure::from(e).at(conn))?;
-    let identity = provider
+    provider
         .complete_login(
             &CompleteContext {
                 pending,
@@ -31,6 +42,5 @@ pub(super) async fn verify_and_admit(
             input,
         )
         .await
-        .map_err(|e| Failure::from(e).at(conn))?;
-    admission::finish(state, ctx, conn, identity).await
+        .map_err(|e| Failure::from(e).at(conn))
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-use super::{bind_all, bind_all_scalar, SqlFilter};
+use super::SqlFilter;
 use crate::{Page, Paged, StoreError};
 
 /// A SCIM group row.
@@ -120,26 +120,7 @@ pub async fn search(
     offset: i64,
     limit: i64,
 ) -> Result<(i64, Vec<ScimGroup>), StoreError> {
-    let (cond, binds) = match filter {
-        Some(f) => (f.sql.as_str(), f.binds.as_slice()),
-        None => ("true", &[][..]),
-    };
-    let count_sql = format!(
-        "SELECT count(*) FROM scim_groups r WHERE r.directory_id = $1 AND $2::bigint >= 0 AND $3::bigint >= 0 AND ({cond})"
-    );
-    let q = sqlx::query_scalar::<_, i64>(&count_sql)
-        .bind(dir)
-        .bind(offset)
-        .bind(limit);
-    let total = bind_all_scalar(q, binds).fetch_one(db).await?;
-    if limit == 0 || total <= offset {
-        return Ok((total, Vec::new()));
-    }
-    let sql = format!(
-        "SELECT {COLS} FROM scim_groups r WHERE r.directory_id = $1 AND ({cond}) ORDER BY r.id OFFSET $2 LIMIT $3"
-    );
-    let q = sqlx::query_as::<_, ScimGroup>(&sql).bind(dir).bind(offset).bind(limit);
-    Ok((total, bind_all(q, binds).fetch_all(db).await?))
+    super::search(db, "scim_groups", COLS, dir, filter, offset, limit).await
 }
 
 /// A page of the directory's groups for the Organization API.

@@ -38,3 +38,40 @@ pub(crate) fn bind_all_scalar<'q, O>(
     }
     q
 }
+
+/// The rows of `table` (`scim_users` or `scim_groups`, aliased `r`) in directory `dir` matching
+/// `filter` (its placeholders start at `$4`), `offset`/`limit` by id, and the total number of
+/// matches. `$2` and `$3` keep the numbering of the page query in the count, so one compiled
+/// filter serves both statements. `table` and `cols` are this crate's constants, never input.
+pub(crate) async fn search<T>(
+    db: &sqlx::PgPool,
+    table: &'static str,
+    cols: &'static str,
+    dir: &str,
+    filter: Option<&SqlFilter>,
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<T>), crate::StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let (cond, binds) = match filter {
+        Some(f) => (f.sql.as_str(), f.binds.as_slice()),
+        None => ("true", &[][..]),
+    };
+    let count_sql = format!(
+        "SELECT count(*) FROM {table} r WHERE r.directory_id = $1 AND $2::bigint >= 0 AND $3::bigint >= 0 AND ({cond})"
+    );
+    let q = sqlx::query_scalar::<_, i64>(&count_sql)
+        .bind(dir)
+        .bind(offset)
+        .bind(limit);
+    let total = bind_all_scalar(q, binds).fetch_one(db).await?;
+    if limit == 0 || total <= offset {
+        return Ok((total, Vec::new()));
+    }
+    let sql =
+        format!("SELECT {cols} FROM {table} r WHERE r.directory_id = $1 AND ({cond}) ORDER BY r.id OFFSET $2 LIMIT $3");
+    let q = sqlx::query_as::<_, T>(&sql).bind(dir).bind(offset).bind(limit);
+    Ok((total, bind_all(q, binds).fetch_all(db).await?))
+}

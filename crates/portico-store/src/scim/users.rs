@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
-use super::{bind_all, bind_all_scalar, SqlFilter};
+use super::SqlFilter;
 use crate::{Page, Paged, StoreError};
 
 /// The unique index on `(directory_id, lower(userName))`.
@@ -129,28 +129,7 @@ pub async fn search(
     offset: i64,
     limit: i64,
 ) -> Result<(i64, Vec<ScimUser>), StoreError> {
-    let (cond, binds) = match filter {
-        Some(f) => (f.sql.as_str(), f.binds.as_slice()),
-        None => ("true", &[][..]),
-    };
-    // $2 and $3 keep the numbering of the page query, so one compiled filter serves both.
-    let count_sql = format!(
-        "SELECT count(*) FROM scim_users r WHERE r.directory_id = $1 AND $2::bigint >= 0 AND $3::bigint >= 0 AND ({cond})"
-    );
-    let q = sqlx::query_scalar::<_, i64>(&count_sql)
-        .bind(dir)
-        .bind(offset)
-        .bind(limit);
-    let total = bind_all_scalar(q, binds).fetch_one(db).await?;
-    if limit == 0 || total <= offset {
-        return Ok((total, Vec::new()));
-    }
-    let sql = format!(
-        "SELECT {COLS} FROM scim_users r WHERE r.directory_id = $1 AND ({cond}) ORDER BY r.id OFFSET $2 LIMIT $3"
-    );
-    let q = sqlx::query_as::<_, ScimUser>(&sql).bind(dir).bind(offset).bind(limit);
-    let rows = bind_all(q, binds).fetch_all(db).await?;
-    Ok((total, rows))
+    super::search(db, "scim_users", COLS, dir, filter, offset, limit).await
 }
 
 /// A page of the directory's users for the Organization API.

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     let doc = api::ops::OpenApiDoc(Arc::new(openapi::document(&ops)));
     let max_body = state.settings.server.max_body_bytes;
     let body_limit = std::time::Duration::from_secs(state.settings.server.body_read_timeout_secs.max(1));
+    let cors = Arc::new(api::cors::Policies::new(&state.settings, state.db.clone()));
     routes
         .fallback(|| async { ApiError::NotFound("route") })
         .layer(axum::middleware::from_fn_with_state(
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(cors, api::cors::apply))
         .layer(axum::middleware::from_fn(respond::finalize))
         .with_state(state)
 }

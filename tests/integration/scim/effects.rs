@@ -10,7 +10,7 @@ use crate::support::dns::DnsServer;
 use crate::support::oidc::{self, browser};
 use crate::support::{session_cookie, Owner, TestApp};
 
-async fn configure_oidc(app: &TestApp, o: &Owner, issuer: &str) {
+pub(super) async fn configure_oidc(app: &TestApp, o: &Owner, issuer: &str) {
     let r = app
         .call(
             Method::PUT,
@@ -22,7 +22,7 @@ async fn configure_oidc(app: &TestApp, o: &Owner, issuer: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-async fn sign_in_alice(app: &TestApp, slug: &str) -> crate::support::Resp {
+pub(super) async fn sign_in_alice(app: &TestApp, slug: &str) -> crate::support::Resp {
     let b = browser();
     let cb = oidc::to_callback(
         app,
@@ -35,7 +35,7 @@ async fn sign_in_alice(app: &TestApp, slug: &str) -> crate::support::Resp {
     oidc::finish(&b, &cb).await
 }
 
-async fn org_get(app: &TestApp, cookie: &str, org: &str) -> u16 {
+pub(super) async fn org_get(app: &TestApp, cookie: &str, org: &str) -> u16 {
     app.http
         .get(format!("{}/api/user/organizations/{org}", app.base))
         .header("cookie", cookie)

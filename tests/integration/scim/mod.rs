@@ -6,12 +6,14 @@
 //! - `protocol`: filters, paging, projection, ETags, uniqueness, caps, errors, concurrency;
 //! - `vendors`: Entra ID and Okta requests as their documentation shows them (fixtures);
 //! - `effects`: linking, roles from groups, suspension of a live OIDC session, reactivation;
+//! - `required_group`: `requireMappedGroup` (removal from every mapped group suspends);
 //! - `conformance`: `scim2-tester` and `scim-sanity`, unmodified.
 
 mod conformance;
 mod directories;
 mod effects;
 mod protocol;
+mod required_group;
 mod vendors;
 
 use reqwest::Method;

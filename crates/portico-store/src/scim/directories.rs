@@ -21,6 +21,8 @@ pub struct Directory {
     pub status: String,
     /// `{"Group display name": "role"}`.
     pub group_role_mappings: serde_json::Value,
+    /// When true, a person in none of the mapped groups is suspended (needs a mapping).
+    pub require_mapped_group: bool,
     /// Non-secret display prefix of the current token.
     pub token_prefix: String,
     /// When the token was last issued.
@@ -39,7 +41,7 @@ impl Directory {
 }
 
 const COLS: &str =
-    "id, organization_id, name, provider, status, group_role_mappings, token_prefix, token_rotated_at, created_at, updated_at";
+    "id, organization_id, name, provider, status, group_role_mappings, require_mapped_group, token_prefix, token_rotated_at, created_at, updated_at";
 
 /// A new directory.
 #[derive(Debug)]
@@ -131,22 +133,30 @@ pub async fn lock(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<Opt
     .await?)
 }
 
-/// Writes name, mappings and status.
-pub async fn update(
-    db: impl PgExecutor<'_>,
-    id: &str,
-    name: &str,
-    mappings: &serde_json::Value,
-    status: &str,
-) -> Result<Directory, StoreError> {
+/// The settings PATCH may write.
+#[derive(Debug)]
+pub struct Settings<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// `{"Group display name": "role"}`.
+    pub mappings: &'a serde_json::Value,
+    /// `active` or `disabled`.
+    pub status: &'a str,
+    /// Suspend people in no mapped group.
+    pub require_mapped_group: bool,
+}
+
+/// Writes name, mappings, status and the mapped-group requirement.
+pub async fn update(db: impl PgExecutor<'_>, id: &str, s: Settings<'_>) -> Result<Directory, StoreError> {
     Ok(sqlx::query_as::<_, Directory>(&format!(
-        "UPDATE scim_directories SET name = $2, group_role_mappings = $3, status = $4, updated_at = now()
-         WHERE id = $1 RETURNING {COLS}"
+        "UPDATE scim_directories SET name = $2, group_role_mappings = $3, status = $4, require_mapped_group = $5,
+         updated_at = now() WHERE id = $1 RETURNING {COLS}"
     ))
     .bind(id)
-    .bind(name)
-    .bind(mappings)
-    .bind(status)
+    .bind(s.name)
+    .bind(s.mappings)
+    .bind(s.status)
+    .bind(s.require_mapped_group)
     .fetch_one(db)
     .await?)
 }

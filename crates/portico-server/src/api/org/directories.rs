@@ -32,7 +32,11 @@ pub fn routes(api: Api) -> Api {
             list,
         )
         .get(ONE, "Read a directory (admin+)", get)
-        .patch(ONE, "Update name, groupRoleMappings or status (owner)", patch)
+        .patch(
+            ONE,
+            "Update name, groupRoleMappings, status or requireMappedGroup (owner)",
+            patch,
+        )
         .delete(ONE, "Delete a directory, deprovisioning what it synced (owner)", remove)
         .post(
             "/api/user/organizations/{orgId}/directories/{directoryId}/token",
@@ -92,6 +96,7 @@ struct PatchBody {
     name: Option<String>,
     group_role_mappings: Option<Value>,
     status: Option<String>,
+    require_mapped_group: Option<bool>,
 }
 
 async fn patch(
@@ -105,6 +110,7 @@ async fn patch(
         name: b.name,
         group_role_mappings: b.group_role_mappings,
         status: b.status,
+        require_mapped_group: b.require_mapped_group,
     };
     let d = service::update(&state, &ctx, &access, param(&p), changes).await?;
     Ok(Envelope::ok(service::view(&state, &d)).message("Directory updated"))

@@ -1,5 +1,5 @@
 //! Directories of an organization (owner): create with a token shown once, read, update
-//! (`name`, `groupRoleMappings`, `status`), rotate the token (the old one dies with the
+//! (`name`, `groupRoleMappings`, `status`, `requireMappedGroup`), rotate the token (the old one dies with the
 //! commit), delete (deprovisions every person it linked first).
 
 use portico_core::role::Role;
@@ -32,6 +32,7 @@ pub fn view(state: &AppState, d: &Directory) -> Value {
         "provider": d.provider,
         "status": d.status,
         "groupRoleMappings": d.group_role_mappings,
+        "requireMappedGroup": d.require_mapped_group,
         "scimBaseUrl": super::base_url(state, &d.id),
         "tokenPrefix": d.token_prefix,
         "tokenRotatedAt": d.token_rotated_at,
@@ -142,6 +143,8 @@ pub struct Changes {
     pub group_role_mappings: Option<Value>,
     /// `active` or `disabled`.
     pub status: Option<String>,
+    /// Suspend the people who are in none of the mapped groups.
+    pub require_mapped_group: Option<bool>,
 }
 
 /// Updates a directory; changed mappings are re-applied to everyone it linked.
@@ -164,15 +167,24 @@ pub async fn update(
     let cur = directories::lock(&mut *tx, &access.org.id, id)
         .await?
         .ok_or(ApiError::NotFound("directory"))?;
-    let d = directories::update(
-        &mut *tx,
-        id,
-        name.as_deref().unwrap_or(&cur.name),
-        mappings.as_ref().unwrap_or(&cur.group_role_mappings),
-        c.status.as_deref().unwrap_or(&cur.status),
-    )
-    .await?;
-    if d.group_role_mappings != cur.group_role_mappings && d.is_active() {
+    let mappings = mappings.as_ref().unwrap_or(&cur.group_role_mappings);
+    let require = c.require_mapped_group.unwrap_or(cur.require_mapped_group);
+    if require && mappings.as_object().is_none_or(|m| m.is_empty()) {
+        return Err(ApiError::field(
+            "requireMappedGroup",
+            "needs at least one groupRoleMappings entry (else everyone would be suspended)",
+        ));
+    }
+    let settings = directories::Settings {
+        name: name.as_deref().unwrap_or(&cur.name),
+        mappings,
+        status: c.status.as_deref().unwrap_or(&cur.status),
+        require_mapped_group: require,
+    };
+    let d = directories::update(&mut *tx, id, settings).await?;
+    let reapply =
+        d.group_role_mappings != cur.group_role_mappings || d.require_mapped_group != cur.require_mapped_group;
+    if reapply && d.is_active() {
         let linked: Vec<String> = scim_users::all_linked(&mut *tx, id)
             .await?
             .into_iter()
@@ -182,7 +194,10 @@ pub async fn update(
     }
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "directory.update");
     e.target_id = Some(d.id.clone());
-    e.details = Some(json!({ "name": d.name, "status": d.status, "groupRoleMappings": d.group_role_mappings }));
+    e.details = Some(json!({
+        "name": d.name, "status": d.status, "groupRoleMappings": d.group_role_mappings,
+        "requireMappedGroup": d.require_mapped_group,
+    }));
     audit::record(&mut *tx, e).await?;
     tx.commit().await?;
     Ok(d)

@@ -4,7 +4,9 @@
 //! its `externalId`); a linked, active SCIM user is a member of the organization with the
 //! highest role its mapped groups give (`member` without one); `active: false` or DELETE
 //! suspends the membership and revokes the person's sessions and tokens for the organization in
-//! the same transaction; reactivation restores it. Owners are never changed by a directory, and
+//! the same transaction; reactivation restores it. A directory with `requireMappedGroup` treats a
+//! person in none of its mapped groups like `active: false` (suspended, sessions and tokens
+//! revoked; admitted again when a mapped group takes them back). Owners are never changed by a directory, and
 //! a directory without `groupRoleMappings` leaves an existing member's role as it is. Every
 //! change is an audit event with the directory as the actor.
 
@@ -46,20 +48,36 @@ fn with(mut e: NewEvent, details: serde_json::Value) -> NewEvent {
     e
 }
 
-/// The role the directory's mappings give SCIM user `scim_user_id`: None when the directory maps
-/// no group (roles are then left alone).
-async fn mapped_role(tx: &mut PgConnection, dir: &Directory, scim_user_id: &str) -> Result<Option<String>, StoreError> {
+/// What the directory's mappings say of one SCIM user.
+struct Mapped {
+    /// The role they give: None when the directory maps no group (roles are then left alone).
+    role: Option<String>,
+    /// False when the directory requires a mapped group and the user is in none of them.
+    admitted: bool,
+}
+
+/// The role the directory's mappings give SCIM user `scim_user_id`, and whether the directory's
+/// `requireMappedGroup` setting admits them.
+async fn mapped(tx: &mut PgConnection, dir: &Directory, scim_user_id: &str) -> Result<Mapped, StoreError> {
     let Some(map) = dir.group_role_mappings.as_object().filter(|m| !m.is_empty()) else {
-        return Ok(None);
+        return Ok(Mapped {
+            role: None,
+            admitted: true,
+        });
     };
     let names = groups::names_of_user(&mut *tx, scim_user_id).await?;
-    let best = map
+    let matched: Vec<Role> = map
         .iter()
         .filter(|(g, _)| names.iter().any(|n| n.eq_ignore_ascii_case(g)))
         .filter_map(|(_, r)| r.as_str().and_then(|r| Role::parse(r).ok()))
         .filter(|r| *r != Role::Owner)
-        .max_by_key(Role::rank);
-    Ok(Some(best.unwrap_or(Role::Member).as_str().to_owned()))
+        .collect();
+    let admitted = !dir.require_mapped_group || !matched.is_empty();
+    let best = matched.into_iter().max_by_key(Role::rank);
+    Ok(Mapped {
+        role: Some(best.unwrap_or(Role::Member).as_str().to_owned()),
+        admitted,
+    })
 }
 
 /// Links `u` by its address when the rules allow it; the linked Portico user id.
@@ -144,12 +162,16 @@ async fn apply_access(
 ) -> Result<(), StoreError> {
     let org = dir.organization_id.as_str();
     let current = access::lock(&mut *tx, org, user_id).await?;
-    let mapped = if active {
-        mapped_role(tx, dir, &u.id).await?
+    let (mapped, unmapped) = if active {
+        let m = mapped(tx, dir, &u.id).await?;
+        (m.role, !m.admitted)
     } else {
-        None
+        (None, false)
     };
-    let details = json!({ "userId": user_id, "scimUserId": u.id });
+    // In no mapped group where the directory requires one: treated like `active: false`.
+    let active = active && !unmapped;
+    let reason = if unmapped { "notInMappedGroup" } else { "inactive" };
+    let details = json!({ "userId": user_id, "scimUserId": u.id, "reason": reason });
     match current {
         None if active => {
             let role = mapped.unwrap_or_else(|| "member".into());

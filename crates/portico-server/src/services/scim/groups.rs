@@ -114,7 +114,13 @@ async fn write(
     check_if_match(if_match, cur.version)?;
     let members = groups::member_ids(&mut *tx, id).await?;
     let input = change(&cur, &members)?;
-    let changed = set_members(&mut tx, s, id, &input.members).await?;
+    let mut changed = set_members(&mut tx, s, id, &input.members).await?;
+    if !input.display_name.eq_ignore_ascii_case(&cur.display_name) {
+        // A renamed group may gain or lose a mapping: every member before and after is re-applied.
+        changed.extend(members.iter().chain(&input.members).cloned());
+        changed.sort();
+        changed.dedup();
+    }
     let g = groups::update(
         &mut *tx,
         &s.dir.id,

@@ -14,6 +14,7 @@ mod ldap_login;
 mod oidc_login;
 mod openapi;
 mod provider;
+mod provider_browser;
 mod provider_cors;
 mod saml_login;
 mod scale;

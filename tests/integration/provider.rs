@@ -16,13 +16,13 @@ use portico_server::services::provider::clients::{self, NewClient};
 const REDIRECT: &str = "http://app.example.test/callback";
 const AFTER_LOGOUT: &str = "http://app.example.test/bye";
 
-fn cache() -> PathBuf {
+pub(crate) fn cache() -> PathBuf {
     std::env::var("PORTICO_TEST_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-cache"))
 }
 
-async fn run_ok(cmd: &mut tokio::process::Command) {
+pub(crate) async fn run_ok(cmd: &mut tokio::process::Command) {
     let out = cmd.output().await.expect("spawn");
     assert!(
         out.status.success(),
@@ -72,7 +72,7 @@ async fn python_rp() -> PathBuf {
     py
 }
 
-async fn configure(app: &TestApp, o: &Owner) {
+pub(crate) async fn configure(app: &TestApp, o: &Owner) {
     let p = oidc::provider().await;
     let r = app
         .call(

@@ -3,7 +3,7 @@
 //! group mapping) exercised on the real service with real rows.
 
 use portico_core::idp::ExternalIdentity;
-use portico_server::services::provision;
+use portico_server::services::signin::admission::provision;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -181,17 +181,3 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<(
     }
     Ok(())
 }
-
-/// True when `user_id` has an external identity on a connection of an organization other than
-/// `org_id`. Linking by a domain verified by `org_id` must not merge such an account: the other
-/// organization's IdP is not authoritative for that domain.
-pub async fn has_identities_outside(db: impl PgExecutor<'_>, user_id: &str, org_id: &str) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar::<_, bool>(
-        "SELECT EXISTS (SELECT 1 FROM external_identities i JOIN sso_connections c ON c.id = i.connection_id
-                        WHERE i.user_id = $1 AND c.organization_id <> $2)",
-    )
-    .bind(user_id)
-    .bind(org_id)
-    .fetch_one(db)
-    .await?)
-}

@@ -40,3 +40,19 @@ pub async fn link(
     .await?;
     Ok(())
 }
+
+/// True when everything `user_id` has lies inside organization `org_id` (SPEC §3 linking rule
+/// (b)): a membership there and in no other organization, and external identities only from
+/// `org_id`'s connections.
+pub async fn footprint_inside(db: impl PgExecutor<'_>, user_id: &str, org_id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND organization_id = $2)
+            AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND organization_id <> $2)
+            AND NOT EXISTS (SELECT 1 FROM external_identities i JOIN sso_connections c ON c.id = i.connection_id
+                            WHERE i.user_id = $1 AND c.organization_id <> $2)",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .fetch_one(db)
+    .await?)
+}

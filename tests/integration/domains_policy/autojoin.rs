@@ -1,5 +1,6 @@
 //! Auto-join by verified domain, directly or through join requests decided by admins; and
-//! another organization's IdP asserting an address of a verified domain.
+//! another organization's IdP asserting an address of a verified domain (refused outright:
+//! `EMAIL_DOMAIN_CLAIMED`).
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -180,34 +181,34 @@ async fn another_organizations_idp_cannot_auto_join_anyone() {
     .await;
     assert_eq!(r.status, 200);
     configure_oidc(&app, &other, &p.issuer).await;
-    sso_cookie(&app, "idp-owner", "alice").await;
+    // Verified domains are authoritative (issue 13): idp-owner's IdP signs nobody in at
+    // example.com, so it cannot make alice a member anywhere either.
+    let location = idp_owner_sign_in(&app).await;
+    assert!(location.ends_with("?error=EMAIL_DOMAIN_CLAIMED"), "{location}");
+    assert_eq!(app.count("users WHERE email = 'alice@example.com'").await, 0);
+    assert_eq!(app.count("join_requests").await, 0);
+    // Without approval either.
+    patch_domain(&app, &victim, &id, json!({"autoJoin": {"requireApproval": false}})).await;
+    let location = idp_owner_sign_in(&app).await;
+    assert!(location.ends_with("?error=EMAIL_DOMAIN_CLAIMED"), "{location}");
+    assert_eq!(app.count("users WHERE email = 'alice@example.com'").await, 0);
+    assert_eq!(app.count("memberships").await, 2, "the two owners");
+
+    // Victim's own IdP signs the real alice in, into victim only.
+    configure_oidc(&app, &victim, &p.issuer).await;
+    sso_cookie(&app, "victim", "alice").await;
     let alice: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'alice@example.com'")
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(role_in(&app, &other.org_id, &alice).await.as_deref(), Some("member"));
-    assert_eq!(role_in(&app, &victim.org_id, &alice).await, None);
-    assert_eq!(app.count("join_requests").await, 0);
-    // Without approval either.
-    patch_domain(&app, &victim, &id, json!({"autoJoin": {"requireApproval": false}})).await;
-    sso_cookie(&app, "idp-owner", "alice").await;
-    assert_eq!(role_in(&app, &victim.org_id, &alice).await, None);
+    assert!(role_in(&app, &victim.org_id, &alice).await.is_some());
+    assert_eq!(role_in(&app, &other.org_id, &alice).await, None);
+}
 
-    // Nor is that account merged when victim's own IdP later asserts the same verified email:
-    // the account that idp-owner's IdP signs in must not become the one victim's IdP vouches for.
-    configure_oidc(&app, &victim, &p.issuer).await;
+/// alice signs in through idp-owner's IdP; where the browser is sent.
+async fn idp_owner_sign_in(app: &TestApp) -> String {
     let b = browser();
-    let cb = oidc::to_callback(&app, &b, "/api/auth/sso/victim/login", "alice", "alice-password").await;
+    let cb = oidc::to_callback(app, &b, "/api/auth/sso/idp-owner/login", "alice", "alice-password").await;
     let r = oidc::finish(&b, &cb).await;
-    let location = r.headers["location"].to_str().unwrap();
-    assert!(location.ends_with("?error=ACCOUNT_LINK_REFUSED"), "{location}");
-    let linked: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM external_identities i JOIN sso_connections c ON c.id = i.connection_id WHERE c.organization_id = $1",
-    )
-    .bind(&victim.org_id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!(linked, 0);
-    assert_eq!(role_in(&app, &victim.org_id, &alice).await, None);
+    r.headers["location"].to_str().unwrap().to_owned()
 }

@@ -7,8 +7,10 @@
 //! - `totp_race`: concurrent TOTP guesses are all counted;
 //! - `sdk_reads`: SDK connection reads need the owner;
 //! - `idp_answers`: oversized and malformed IdP answers are deterministic 4xx;
-//! - `ldap_oracle`: after a successful bind every refusal answers and counts like a wrong password.
+//! - `ldap_oracle`: after a successful bind every refusal answers and counts like a wrong password;
+//! - `domains_claimed`: verified domains are authoritative; linking rules (a)/(b).
 
+mod domains_claimed;
 mod idp_answers;
 mod ldap_oracle;
 mod saml_defaults;

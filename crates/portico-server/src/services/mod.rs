@@ -1,7 +1,6 @@
 //! Orchestration shared by both API families: handlers stay thin and call these.
 
 pub mod audit;
-pub mod autojoin;
 pub mod bootstrap;
 pub mod connections;
 pub mod dns;
@@ -11,7 +10,6 @@ pub mod orgs;
 pub mod password;
 pub mod policy;
 pub mod provider;
-pub mod provision;
 pub mod saml_setup;
 pub mod scim;
 pub mod sessions;

@@ -13,7 +13,8 @@ use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::services::audit::{event, failed};
 use crate::services::sessions::{self, CreatedSession, SessionSpec};
-use crate::services::{autojoin, totp};
+use crate::services::signin::admission::autojoin;
+use crate::services::totp;
 use crate::state::AppState;
 
 /// Signs a user in with email and password.

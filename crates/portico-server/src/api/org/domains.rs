@@ -15,8 +15,8 @@ use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
 use crate::respond::{Envelope, OrgResult};
-use crate::services::autojoin;
 use crate::services::domains::{self as service, AutoJoinInput};
+use crate::services::signin::admission::autojoin;
 use crate::state::AppState;
 
 /// Registers the routes.

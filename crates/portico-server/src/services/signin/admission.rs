@@ -11,8 +11,12 @@
 //! A session and its audit event are written together or not at all: a failed audit write fails
 //! the sign-in (it used to be logged while the session stood).
 //!
-//! An identity refused before any lookup (no usable email, marked unverified, a foreign domain)
-//! has its assertion recorded all the same, first, so that a replay is reported as one.
+//! An identity refused before any lookup (no usable email, marked unverified, a foreign domain,
+//! a domain another organization verified) has its assertion recorded all the same, first, so that a replay is reported as one.
+
+pub mod autojoin;
+mod linking;
+pub mod provision;
 
 use portico_core::idp::ExternalIdentity;
 use portico_store::connections::Connection;
@@ -20,11 +24,11 @@ use portico_store::sessions::NewSession;
 use portico_store::signin::{self, Outcome, Returning, SignedIn, Writes};
 use serde_json::json;
 
+use self::provision::{Admitted, Refusal};
 use super::failure::{Failure, Kind};
 use super::replay;
 use crate::extract::ClientInfo;
 use crate::services::audit::event;
-use crate::services::provision::{self, Admitted, Refusal};
 use crate::services::sessions::{self, CreatedSession};
 use crate::state::AppState;
 
@@ -52,6 +56,14 @@ pub async fn finish(
             return Err(refused(conn, r));
         }
     };
+    // Verified domains are authoritative, for returning identities too.
+    let claimed = linking::domain_not_claimed(&state.db, conn, &domain)
+        .await
+        .map_err(|e| Failure::from(e).at(conn))?;
+    if let Err(r) = claimed {
+        replay::check(state, conn, &identity).await?;
+        return Err(refused(conn, r));
+    }
     let mapped_scopes = provision::map_scopes(conn, &identity.groups);
     let wanted_role = provision::wanted_role(conn, &identity.groups);
     let minted = sessions::mint(&state.settings, &conn.protocol, identity.expires_at);

@@ -98,6 +98,14 @@ impl Failure {
             "SSO_AUTH_FAILED" => "authentication failed".to_owned(),
             "IDP_UNAVAILABLE" => "the identity provider could not be reached".to_owned(),
             "SSO_MISCONFIGURED" => "the SSO connection is not usable".to_owned(),
+            "EMAIL_DOMAIN_CLAIMED" => {
+                "this email's domain is verified by another organization; sign in through that organization".to_owned()
+            }
+            "ACCOUNT_LINK_REFUSED" => {
+                "an account with this email exists and cannot be linked to this identity \
+                                       provider; an owner of the organization can verify the email's domain to allow it"
+                    .to_owned()
+            }
             c => c.to_ascii_lowercase().replace('_', " "),
         }
     }

@@ -3,24 +3,21 @@
 //! - identities are keyed on (connection, subject), never on email alone;
 //! - the email's domain must be one of the connection's domains when it lists any, and an
 //!   email the IdP marks unverified is refused;
-//! - an existing account is linked by email only when the IdP says the email is verified, the
-//!   domain is DNS-verified by this organization, and no other organization's IdP signs the
-//!   account in already (that IdP is not authoritative for the domain);
+//! - verified domains are authoritative: no connection of another organization creates, links
+//!   or signs in a user of a domain an organization verified (`EMAIL_DOMAIN_CLAIMED`), and an
+//!   existing account is linked by email only by SPEC rules (a) and (b) ([`super::linking`]);
 //! - JIT on: user + identity + membership (`defaultRole`, else `member`) in one transaction,
 //!   race-safe (a unique violation retries and finds the winner's rows); JIT off: only linked
 //!   users or existing members; disabled users never pass.
 
 use std::collections::BTreeSet;
 
-use axum::http::StatusCode;
 use portico_core::idp::ExternalIdentity;
 use portico_core::ids;
 use portico_core::role::Role;
 use portico_store::connections::Connection;
 use portico_store::users::User;
-use portico_store::{domains, identities, orgs, users, PgPool, StoreError};
-
-use crate::error::ApiError;
+use portico_store::{identities, orgs, users, PgPool, StoreError};
 
 /// Why a verified identity was not admitted. `code` is stable and shown; `reason` is for the audit log.
 #[derive(Debug, Clone)]
@@ -32,32 +29,12 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: &'static str, reason: impl Into<String>) -> Self {
+    /// A refusal with its stable code and the precise reason (audit only).
+    pub(super) fn new(code: &'static str, reason: impl Into<String>) -> Self {
         Self {
             code,
             reason: reason.into(),
         }
-    }
-
-    /// As an API error (403 with the stable code).
-    pub fn into_api(self) -> ApiError {
-        ApiError::Coded {
-            status: StatusCode::FORBIDDEN,
-            code: self.code,
-            message: public_message(self.code).into(),
-        }
-    }
-}
-
-fn public_message(code: &str) -> &'static str {
-    match code {
-        "EMAIL_MISSING" => "the identity provider did not send an email address",
-        "EMAIL_NOT_VERIFIED" => "the identity provider says this email address is not verified",
-        "EMAIL_DOMAIN_NOT_ALLOWED" => "this email domain is not allowed on this connection",
-        "ACCOUNT_LINK_REFUSED" => "an account with this email exists and cannot be linked to this identity provider",
-        "NOT_PROVISIONED" => "this user has not been provisioned for the organization",
-        "USER_DISABLED" => "this user is disabled",
-        _ => "sign-in refused",
     }
 }
 
@@ -148,7 +125,10 @@ pub fn check_email<'a>(conn: &Connection, identity: &'a ExternalIdentity) -> Res
             format!("IdP marked {email} unverified"),
         ));
     }
-    let domain = email_domain(email).ok_or_else(|| Refusal::new("EMAIL_MISSING", "email has no domain"))?;
+    // IDNA-normalised like claimed domains (`portico_core::domain`); else as written, lower-cased.
+    let domain = portico_core::domain::of_email(email)
+        .or_else(|| email_domain(email))
+        .ok_or_else(|| Refusal::new("EMAIL_MISSING", "email has no domain"))?;
     if !conn.domains.is_empty() && !conn.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
         return Err(Refusal::new(
             "EMAIL_DOMAIN_NOT_ALLOWED",
@@ -182,10 +162,10 @@ pub async fn admit_checked(
             Ok(a) => {
                 // Admission made the user a member of the connection's organization; auto-join
                 // decides about the organization that verified the email's domain.
-                let proof = crate::services::autojoin::Proof::Idp {
+                let proof = super::autojoin::Proof::Idp {
                     organization_id: &conn.organization_id,
                 };
-                crate::services::autojoin::at_sign_in(db, &crate::extract::ClientInfo::default(), &a.user, proof).await;
+                super::autojoin::at_sign_in(db, &crate::extract::ClientInfo::default(), &a.user, proof).await;
                 let mapped_scopes = map_scopes(conn, &identity.groups);
                 return Ok(Admitted { mapped_scopes, ..a });
             }
@@ -225,6 +205,8 @@ async fn admit_once(
     domain: &str,
 ) -> Result<Admitted, AdmitError> {
     let mut tx = db.begin().await?;
+    // Checked again here, in the admission's transaction (a domain verified meanwhile).
+    super::linking::domain_not_claimed(&mut *tx, conn, domain).await??;
     let mut provisioned = false;
     let user = match identities::user_for(&mut *tx, &conn.id, &identity.subject).await? {
         Some(uid) => users::by_id(&mut *tx, &uid).await?.ok_or(StoreError::NotFound)?,
@@ -241,27 +223,8 @@ async fn admit_once(
                     existing
                 }
                 Some(existing) => {
-                    let verified_domain = domains::is_verified_by(&mut *tx, &conn.organization_id, domain).await?;
-                    if identity.email_verified != Some(true) || !verified_domain {
-                        return Err(Refusal::new(
-                        "ACCOUNT_LINK_REFUSED",
-                        format!(
-                            "existing user {} not linked: email_verified={:?}, domain {domain} verified by organization: {verified_domain}",
-                            existing.id, identity.email_verified
-                        ),
-                    )
-                    .into());
-                    }
-                    // Another organization's IdP that already signs this account in is not
-                    // authoritative for a domain this organization verified: linking would let it
-                    // sign in as the person this organization's IdP vouches for.
-                    if domains::has_identities_outside(&mut *tx, &existing.id, &conn.organization_id).await? {
-                        return Err(Refusal::new(
-                        "ACCOUNT_LINK_REFUSED",
-                        format!("existing user {} not linked: it signs in through another organization's identity provider", existing.id),
-                    )
-                    .into());
-                    }
+                    // SPEC §3 rules (a) and (b): `linking`.
+                    super::linking::may_link(&mut tx, conn, identity, &existing, domain).await??;
                     identities::link(&mut *tx, &conn.id, &identity.subject, &existing.id, Some(email)).await?;
                     existing
                 }

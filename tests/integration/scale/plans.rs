@@ -2,7 +2,9 @@
 //! against a seeded database: 10,000 background users and the fixture, ANALYZEd) with
 //! `auto_explain` loaded into every connection of that database: each statement's plan comes
 //! back to the server's connection as a NOTICE, which sqlx logs and the test captures. So the
-//! plans checked are those of the exact statements and parameters the server ran.
+//! plans checked are those of the exact statements and parameters the server ran. The paths
+//! include SSO sign-ins through the harness's real oidc-provider: a first login (JIT) and a
+//! returning one (its single statement) in each pass.
 //!
 //! Two passes. 1) The planner's own choice (custom and cached plans) on the tables that are big
 //! here: an index path is cheaper than a sequential scan for every selective statement, so a
@@ -18,7 +20,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{seed, ADMIN_KEY, BIG_ORG, SDK_KEY, SMALL_ORG};
-use crate::support::{db, logs, TestApp};
+use crate::support::oidc::{self, browser};
+use crate::support::{db, logs, session_cookie, Owner, TestApp};
 
 /// Tables that grow with users, organizations or sign-ins.
 const BIG: &[&str] = &[
@@ -91,11 +94,38 @@ fn seq_scans_on(p: &Explained, big: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Runs every measured path once; returns how many requests were made.
-async fn run_paths(app: &TestApp, owner_email: &str) {
+/// The owner's organization signs in through the harness's real oidc-provider.
+async fn with_oidc(app: &TestApp, owner: &Owner) {
+    let p = oidc::provider().await;
+    let r = app
+        .call(
+            Method::PUT,
+            &format!("/api/user/organizations/{}/settings/sso", owner.org_id),
+            Some(&owner.key),
+            Some(json!({"provider": "oidc", "issuerUrl": p.issuer, "clientId": "test-client", "clientSecret": "test-secret"})),
+        )
+        .await;
+    assert!(r.status.is_success(), "settings/sso: {}", r.text);
+}
+
+/// A browser OIDC sign-in of `who` (an oidc-provider account) into `slug`'s organization.
+async fn sso_sign_in(app: &TestApp, slug: &str, who: &str) {
+    let b = browser();
+    let login = format!("/api/auth/sso/{slug}/login");
+    let cb = oidc::to_callback(app, &b, &login, who, &format!("{who}-password")).await;
+    let r = oidc::finish(&b, &cb).await;
+    assert_eq!(r.status, 302, "SSO sign-in of {who}: {}", r.text);
+    assert!(session_cookie(&r).is_some(), "SSO sign-in of {who}: no session");
+}
+
+/// Runs every measured path twice: the SSO sign-in of `who` is a first login (JIT: user,
+/// identity, membership) the first time and a returning one (the single-statement path) the second.
+async fn run_paths(app: &TestApp, owner: &Owner, who: &str) {
+    let owner_email = owner.email.as_str();
     let ok = |r: &crate::support::Resp, what: &str| assert!(r.status.is_success(), "{what}: {} {}", r.status, r.text);
     let get = |path: String, key: &'static str| async move { app.call(Method::GET, &path, Some(key), None).await };
     for _ in 0..2 {
+        sso_sign_in(app, &owner.slug, who).await;
         ok(&get("/api/user/me".into(), ADMIN_KEY).await, "me");
         ok(&get("/api/user/organizations".into(), ADMIN_KEY).await, "organizations");
         ok(&get("/api/user/tokens".into(), ADMIN_KEY).await, "tokens");
@@ -246,7 +276,9 @@ async fn measured_paths_use_no_sequential_scan_on_big_tables() {
         })
         .await;
         let owner = app.owner(if generic { "plans-generic" } else { "plans" }).await;
-        run_paths(&app, &owner.email).await;
+        with_oidc(&app, &owner).await;
+        // A new person each pass, so each pass sees a first login and a returning one.
+        run_paths(&app, &owner, if generic { "carol" } else { "alice" }).await;
         let plans = plans_since(from);
         let pass = if generic {
             "generic plans, enable_seqscan off"
@@ -262,6 +294,12 @@ async fn measured_paths_use_no_sequential_scan_on_big_tables() {
             "DELETE FROM sessions WHERE ctid = ANY",
             "DELETE FROM audit_events WHERE ctid = ANY",
             "INSERT INTO audit_events",
+            // SSO sign-in: the login transaction written and consumed, the first login's
+            // identity, the returning login's single statement
+            "INSERT INTO login_transactions",
+            "WITH tx AS (DELETE FROM login_transactions",
+            "INSERT INTO external_identities",
+            "INSERT INTO saml_replay_cache",
         ] {
             assert!(
                 plans.iter().any(|p| p.query.contains(shape)),

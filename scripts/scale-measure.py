@@ -82,6 +82,8 @@ def sso_login(server, slug):
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     with opener.open(f"{server.base}/api/auth/sso/{slug}/login", timeout=30) as r:
         r.read()
+        if os.environ.get("SCALE_DEBUG"):
+            print(f"sign-in landed on {r.url}", file=sys.stderr)
         return r.url.endswith("/healthz") and "error=" not in r.url
 
 
@@ -145,8 +147,13 @@ def main():
             st, body = s.request(m, p, h, b)
             if st >= 300:
                 sys.exit(f"{s.name}: {m} {p} answered {st}: {body[:300]!r}")
-        if not sso_login(s, "scale-small"):
-            sys.exit(f"{s.name}: the warm-up SSO sign-in failed")
+        try:
+            ok = sso_login(s, "scale-small")
+        except Exception as e:  # an HTTP error page: say which
+            sys.exit(f"{s.name}: the warm-up SSO sign-in failed: {e} {getattr(e, 'url', '')} "
+                     f"{getattr(e, 'read', lambda: b'')()[:300]!r}")
+        if not ok:
+            sys.exit(f"{s.name}: the warm-up SSO sign-in did not land on app.url")
     for rnd in range(a.rounds):
         order = servers if rnd % 2 == 0 else servers[::-1]
         for label, m, p, h, b in plist:

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod connection_settings;
 mod domains_policy;
 mod faults;
 mod foundation;

@@ -3,6 +3,7 @@
 //! password primitives. No HTTP, no database.
 #![forbid(unsafe_code)]
 
+pub mod connection;
 pub mod domain;
 pub mod idp;
 pub mod ids;

@@ -2,6 +2,7 @@
 //! `/settings/sso` and the legacy `/v1/sso/config` write.
 
 use chrono::{DateTime, Utc};
+use portico_core::connection::{ConnectionStatus, Protocol};
 use sqlx::PgExecutor;
 
 use crate::StoreError;
@@ -15,15 +16,17 @@ pub struct Connection {
     pub organization_id: String,
     /// Display name.
     pub name: String,
-    /// `oidc`, `saml`, `ldap`.
-    pub protocol: String,
-    /// `active`, `inactive`, `testing`.
-    pub status: String,
+    /// The sign-in protocol (fixed at creation).
+    #[sqlx(try_from = "String")]
+    pub protocol: Protocol,
+    /// Whether the connection takes part in sign-in.
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionStatus,
     /// The organization's default OIDC connection.
     pub is_default: bool,
     /// IdP family (`okta`, `azure`, `google`, `oidc`).
     pub provider: Option<String>,
-    /// Non-secret protocol fields.
+    /// Non-secret protocol fields (the server's typed per-protocol settings, as JSON).
     pub config: serde_json::Value,
     /// Sealed OIDC client secret.
     pub client_secret: Option<String>,
@@ -70,13 +73,6 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-impl Connection {
-    /// A string field of `config`.
-    pub fn config_str(&self, key: &str) -> Option<&str> {
-        self.config.get(key).and_then(|v| v.as_str())
-    }
-}
-
 const COLS: &str = "id, organization_id, name, protocol, status, is_default, provider, config, client_secret,
     ldap_bind_password, sp_private_key, domains, jit_provisioning, enforce, group_attribute, group_mappings,
     default_scopes, default_role, attribute_mapping, redirect_uris, last_test_at, last_test_success, created_at, updated_at";
@@ -99,8 +95,8 @@ pub async fn insert(db: impl PgExecutor<'_>, c: &Connection) -> Result<Connectio
     .bind(&c.id)
     .bind(&c.organization_id)
     .bind(&c.name)
-    .bind(&c.protocol)
-    .bind(&c.status)
+    .bind(c.protocol.as_str())
+    .bind(c.status.as_str())
     .bind(c.is_default)
     .bind(&c.provider)
     .bind(&c.config)
@@ -132,7 +128,7 @@ pub async fn update(db: impl PgExecutor<'_>, c: &Connection) -> Result<Connectio
     .bind(&c.id)
     .bind(&c.organization_id)
     .bind(&c.name)
-    .bind(&c.status)
+    .bind(c.status.as_str())
     .bind(&c.provider)
     .bind(&c.config)
     .bind(&c.client_secret)

@@ -48,9 +48,10 @@ pub enum Credential {
     },
 }
 
-/// True for the sign-in methods that go through an organization's identity provider.
+/// True for the sign-in methods that go through an organization's identity provider (a
+/// session's method is its connection's protocol, or `password`).
 pub fn is_sso_method(method: &str) -> bool {
-    matches!(method, "oidc" | "saml" | "ldap")
+    portico_core::connection::Protocol::parse(method).is_some()
 }
 
 impl Credential {

@@ -91,14 +91,13 @@ impl IdpRuntime {
     }
 
     fn build(&self, conn: &Connection, secrets: &SecretBox) -> Result<Arc<dyn IdentityProvider>, IdpError> {
-        match Protocol::parse(&conn.protocol) {
-            Some(Protocol::Oidc) => Ok(Arc::new(OidcProvider::new(
+        match conn.protocol {
+            Protocol::Oidc => Ok(Arc::new(OidcProvider::new(
                 oidc::settings(conn, secrets)?,
                 self.oidc.clone(),
             ))),
-            Some(Protocol::Saml) => saml::provider(self, conn, secrets),
-            Some(Protocol::Ldap) => ldap::provider(self, conn, secrets),
-            None => Err(IdpError::Config(format!("unknown protocol {}", conn.protocol))),
+            Protocol::Saml => saml::provider(self, conn, secrets),
+            Protocol::Ldap => ldap::provider(self, conn, secrets),
         }
     }
 }

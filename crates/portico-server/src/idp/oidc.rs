@@ -1,18 +1,23 @@
-//! The OIDC settings of a connection: `conn.config` keys and the client secret opened from its
-//! sealed column.
+//! The OIDC adapter settings of a connection: its typed [`OidcSettings`] and the client secret
+//! opened from its sealed column.
 
 use portico_core::idp::IdpError;
 use portico_core::secretbox::{SecretBox, Slot};
-use portico_oidc::{ClientAuth, OidcSettings};
+use portico_oidc::ClientAuth;
 use portico_store::connections::Connection;
 
+use crate::services::connections::settings::{OidcSettings, ProtocolFields};
+
 /// The OIDC adapter settings of `conn`.
-pub fn settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings, IdpError> {
-    let issuer = conn
-        .config_str("issuerUrl")
+pub fn settings(conn: &Connection, secrets: &SecretBox) -> Result<portico_oidc::OidcSettings, IdpError> {
+    let stored = OidcSettings::of(conn)?;
+    let issuer = stored
+        .issuer_url
+        .as_deref()
         .ok_or_else(|| IdpError::Config("issuerUrl is missing".into()))?;
-    let client_id = conn
-        .config_str("clientId")
+    let client_id = stored
+        .client_id
+        .as_deref()
         .ok_or_else(|| IdpError::Config("clientId is missing".into()))?;
     let sealed = conn
         .client_secret
@@ -28,10 +33,10 @@ pub fn settings(conn: &Connection, secrets: &SecretBox) -> Result<OidcSettings, 
             },
         )
         .map_err(|e| IdpError::Config(format!("client secret cannot be opened: {e}")))?;
-    let mut s = OidcSettings::new(issuer, client_id, secret);
-    s.client_auth = conn.config_str("tokenEndpointAuthMethod").and_then(ClientAuth::parse);
-    if let Some(scopes) = conn.config.get("scopes").and_then(|v| v.as_array()) {
-        s.scopes = scopes.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let mut s = portico_oidc::OidcSettings::new(issuer, client_id, secret);
+    s.client_auth = stored.token_endpoint_auth_method.as_deref().and_then(ClientAuth::parse);
+    if let Some(scopes) = stored.scopes {
+        s.scopes = scopes;
     }
     Ok(s)
 }

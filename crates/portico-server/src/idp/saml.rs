@@ -1,4 +1,4 @@
-//! Building the SAML provider of a connection: settings from `conn.config`, the SP key opened
+//! Building the SAML provider of a connection: its typed [`SamlSettings`], the SP key opened
 //! from its sealed column, and the runtime's shared metadata cache ([`IdpRuntime`]).
 
 use std::collections::BTreeMap;
@@ -8,51 +8,29 @@ use portico_core::idp::{IdentityProvider, IdpError};
 use portico_core::secretbox::{SecretBox, Slot};
 use portico_saml::{AttributeMapping, IdpSource, SamlConfig, SamlProvider, SignaturePolicy};
 use portico_store::connections::Connection;
-use serde_json::Value;
 
 use super::IdpRuntime;
+use crate::services::connections::settings::{text, ProtocolFields, SamlSettings};
 
-/// Config key of the SP certificate (PEM), written at creation.
-pub const SP_CERTIFICATE: &str = "spCertificate";
-/// Config key of the IdP-initiated ACS URL, written at creation.
-pub const IDP_INITIATED_ACS: &str = "idpInitiatedAcsUrl";
-
-fn text(conn: &Connection, key: &str) -> Option<String> {
-    conn.config_str(key)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
-fn flag(conn: &Connection, key: &str) -> Option<bool> {
-    conn.config.get(key).and_then(Value::as_bool)
-}
-
-/// The IdP source of `conn`: pasted metadata, else a metadata URL, else explicit settings.
-pub fn idp_source(conn: &Connection) -> Result<IdpSource, IdpError> {
-    let entity_id = text(conn, "idpEntityId");
-    if let Some(xml) = text(conn, "metadataXml") {
+/// The IdP source of the settings: pasted metadata, else a metadata URL, else explicit ones.
+pub fn idp_source(s: &SamlSettings) -> Result<IdpSource, IdpError> {
+    let entity_id = text(&s.idp_entity_id);
+    if let Some(xml) = text(&s.metadata_xml) {
         return Ok(IdpSource::MetadataXml { xml, entity_id });
     }
-    if let Some(url) = text(conn, "metadataUrl") {
+    if let Some(url) = text(&s.metadata_url) {
         return Ok(IdpSource::MetadataUrl { url, entity_id });
     }
-    let certificates: Vec<String> = conn
-        .config
-        .get("idpCertificates")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
     Ok(IdpSource::Explicit {
         entity_id: entity_id.ok_or_else(|| IdpError::Config("idpEntityId is missing".into()))?,
-        sso_url: text(conn, "idpSsoUrl").ok_or_else(|| IdpError::Config("idpSsoUrl is missing".into()))?,
-        certificates,
+        sso_url: text(&s.idp_sso_url).ok_or_else(|| IdpError::Config("idpSsoUrl is missing".into()))?,
+        certificates: s.idp_certificates.clone().unwrap_or_default(),
     })
 }
 
-fn idp_initiated_acs(conn: &Connection) -> Option<String> {
-    text(conn, IDP_INITIATED_ACS).or_else(|| {
-        let entity = text(conn, "spEntityId")?;
+fn idp_initiated_acs(conn: &Connection, s: &SamlSettings) -> Option<String> {
+    text(&s.idp_initiated_acs_url).or_else(|| {
+        let entity = text(&s.sp_entity_id)?;
         entity
             .strip_suffix(&format!("/api/auth/sso/saml/{}/metadata", conn.id))
             .map(|base| format!("{base}/api/auth/sso/saml/{}/acs", conn.id))
@@ -61,6 +39,7 @@ fn idp_initiated_acs(conn: &Connection) -> Option<String> {
 
 /// The adapter settings of `conn`.
 pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpError> {
+    let s = SamlSettings::of(conn)?;
     let sp_key_pem = match conn.sp_private_key.as_deref() {
         Some(sealed) => Some(
             secrets
@@ -86,18 +65,18 @@ pub fn config(conn: &Connection, secrets: &SecretBox) -> Result<SamlConfig, IdpE
         })
         .unwrap_or_default();
     Ok(SamlConfig {
-        sp_entity_id: text(conn, "spEntityId").ok_or_else(|| IdpError::Config("spEntityId is missing".into()))?,
-        acs_url: text(conn, "spAcsUrl").ok_or_else(|| IdpError::Config("spAcsUrl is missing".into()))?,
-        idp_initiated_acs_url: idp_initiated_acs(conn),
+        sp_entity_id: text(&s.sp_entity_id).ok_or_else(|| IdpError::Config("spEntityId is missing".into()))?,
+        acs_url: text(&s.sp_acs_url).ok_or_else(|| IdpError::Config("spAcsUrl is missing".into()))?,
+        idp_initiated_acs_url: idp_initiated_acs(conn, &s),
         sp_key_pem,
-        sp_cert_pem: text(conn, SP_CERTIFICATE),
-        idp: idp_source(conn)?,
-        allow_sha1: flag(conn, "allowSha1").unwrap_or(false),
-        allow_idp_initiated: flag(conn, "allowIdpInitiated").unwrap_or(false),
+        sp_cert_pem: text(&s.sp_certificate),
+        idp: idp_source(&s)?,
+        allow_sha1: s.allow_sha1.unwrap_or(false),
+        allow_idp_initiated: s.idp_initiated_allowed(),
         signatures: SignaturePolicy {
             // Unset: the used Assertion must be covered by a valid signature (SPEC §3 SAML).
-            require_signed_response: flag(conn, "requireSignedResponse").unwrap_or(false),
-            require_signed_assertion: flag(conn, "requireSignedAssertion").unwrap_or(false),
+            require_signed_response: s.require_signed_response.unwrap_or(false),
+            require_signed_assertion: s.require_signed_assertion.unwrap_or(false),
         },
         attribute_mapping: AttributeMapping::from_map(&mapping),
         group_attribute: conn.group_attribute.clone(),

@@ -6,17 +6,22 @@ use portico_core::idp::IdpError;
 use portico_core::secretbox::Slot;
 use portico_saml::IdpSource;
 use portico_store::connections::Connection;
-use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::idp::saml::{idp_source, IDP_INITIATED_ACS, SP_CERTIFICATE};
+use crate::idp::saml::idp_source;
+use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::state::AppState;
+
+/// The stored SAML settings of `conn` (a stored row that cannot be read is a conflict).
+fn settings(conn: &Connection) -> Result<SamlSettings, ApiError> {
+    SamlSettings::of(conn).map_err(|e| ApiError::Conflict(e.to_string()))
+}
 
 /// Refuses a SAML configuration without a usable IdP signing certificate, naming the field:
 /// explicit certificates and pasted metadata are checked here (no network); a metadata URL is
 /// checked at login and by the connection test. Called at creation; suitable for updates too.
 pub fn check_idp(conn: &Connection) -> Result<(), ApiError> {
-    let source = idp_source(conn).map_err(|e| ApiError::field("idpCertificate", e.to_string()))?;
+    let source = idp_source(&settings(conn)?).map_err(|e| ApiError::field("idpCertificate", e.to_string()))?;
     if let Err(e) = portico_saml::metadata::check_offline(&source) {
         let field = match source {
             IdpSource::MetadataXml { .. } => "metadataXml",
@@ -37,7 +42,7 @@ pub fn check_idp(conn: &Connection) -> Result<(), ApiError> {
 /// connection is never saved that could only fail, or trust nothing, at login. Other sources
 /// were checked offline by [`check_idp`].
 pub async fn check_idp_metadata_url(state: &AppState, conn: &Connection) -> Result<(), ApiError> {
-    let Ok(IdpSource::MetadataUrl { url, entity_id }) = idp_source(conn) else {
+    let Ok(IdpSource::MetadataUrl { url, entity_id }) = idp_source(&settings(conn)?) else {
         return Ok(());
     };
     state
@@ -63,17 +68,13 @@ pub async fn check_idp_metadata_url(state: &AppState, conn: &Connection) -> Resu
 /// configuration without a usable IdP signing certificate (explicit certificates and pasted
 /// metadata are checked here; a metadata URL is checked at login and by the connection test).
 pub fn prepare(state: &AppState, conn: &mut Connection) -> Result<(), ApiError> {
-    let mut cfg = conn.config.as_object().cloned().unwrap_or_default();
+    let mut s = settings(conn)?;
     let base = state.settings.public_base().to_owned();
-    cfg.entry("spEntityId")
-        .or_insert_with(|| Value::String(format!("{base}/api/auth/sso/saml/{}/metadata", conn.id)));
-    cfg.entry("spAcsUrl")
-        .or_insert_with(|| Value::String(state.settings.callback_url()));
-    cfg.insert(
-        IDP_INITIATED_ACS.into(),
-        Value::String(format!("{base}/api/auth/sso/saml/{}/acs", conn.id)),
-    );
-    conn.config = Value::Object(cfg);
+    s.sp_entity_id
+        .get_or_insert_with(|| format!("{base}/api/auth/sso/saml/{}/metadata", conn.id));
+    s.sp_acs_url.get_or_insert_with(|| state.settings.callback_url());
+    s.idp_initiated_acs_url = Some(format!("{base}/api/auth/sso/saml/{}/acs", conn.id));
+    s.store(conn)?;
     check_idp(conn)?;
     if conn.sp_private_key.is_none() {
         let (key, cert) = portico_saml::generate_sp_credentials(&format!("Portico SP {}", conn.id))
@@ -87,9 +88,8 @@ pub fn prepare(state: &AppState, conn: &mut Connection) -> Result<(), ApiError> 
                 column: "sp_private_key",
             },
         )?);
-        if let Some(obj) = conn.config.as_object_mut() {
-            obj.insert(SP_CERTIFICATE.into(), Value::String(cert));
-        }
+        s.sp_certificate = Some(cert);
+        s.store(conn)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `{provider, issuerUrl, clientId, clientSecret}`; the secret is sealed and never returned.
 
 use chrono::Utc;
+use portico_core::connection::{ConnectionStatus, Protocol};
 use portico_core::ids;
 use portico_core::secretbox::Slot;
 use portico_store::audit;
@@ -13,6 +14,7 @@ use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::services::audit::event;
+use crate::services::connections::settings::{OidcSettings, ProtocolFields, UrlRules};
 use crate::state::AppState;
 
 /// The providers seed 004 names.
@@ -39,7 +41,7 @@ pub struct SsoSettingsView {
     client_id: Option<String>,
     client_secret_set: bool,
     connection_id: String,
-    status: String,
+    status: ConnectionStatus,
     callback_url: String,
     login_url: String,
     last_test_at: Option<chrono::DateTime<Utc>>,
@@ -49,42 +51,20 @@ pub struct SsoSettingsView {
 
 /// The view of a default connection.
 pub fn view(state: &AppState, org_slug: &str, c: &Connection) -> SsoSettingsView {
+    let oidc = OidcSettings::of(c).ok();
     SsoSettingsView {
         provider: c.provider.clone(),
-        issuer_url: c.config_str("issuerUrl").map(str::to_owned),
-        client_id: c.config_str("clientId").map(str::to_owned),
+        issuer_url: oidc.as_ref().and_then(|s| s.issuer_url.clone()),
+        client_id: oidc.and_then(|s| s.client_id),
         client_secret_set: c.client_secret.is_some(),
         connection_id: c.id.clone(),
-        status: c.status.clone(),
+        status: c.status,
         callback_url: state.settings.callback_url(),
         login_url: state.sso_login_url(org_slug),
         last_test_at: c.last_test_at,
         last_test_success: c.last_test_success,
         updated_at: c.updated_at,
     }
-}
-
-/// Validates an issuer URL against the outbound policy (scheme) and shape.
-pub fn validate_issuer(state: &AppState, field: &str, issuer: &str) -> Result<(), ApiError> {
-    let u = url::Url::parse(issuer).map_err(|_| ApiError::field(field, "must be an absolute URL"))?;
-    let https = u.scheme() == "https";
-    let http_ok = u.scheme() == "http" && state.settings.outbound.allow_insecure_http;
-    if !(https || http_ok) {
-        return Err(ApiError::field(field, "must be an https URL"));
-    }
-    if u.query().is_some() || u.fragment().is_some() || !u.username().is_empty() || u.host_str().is_none() {
-        return Err(ApiError::field(
-            field,
-            "must not carry a query, fragment or credentials",
-        ));
-    }
-    if issuer.contains("/.well-known/") {
-        return Err(ApiError::field(
-            field,
-            "is the discovery base; /.well-known/openid-configuration is appended automatically",
-        ));
-    }
-    Ok(())
 }
 
 /// Creates or replaces the organization's default OIDC connection.
@@ -98,7 +78,7 @@ pub async fn put(
     if !PROVIDERS.contains(&input.provider.as_str()) {
         return Err(ApiError::field("provider", "must be one of okta, azure, google, oidc"));
     }
-    validate_issuer(state, "issuerUrl", &input.issuer_url)?;
+    UrlRules::of(&state.settings).check_issuer("issuerUrl", &input.issuer_url)?;
     let client_id = input.client_id.trim();
     if client_id.is_empty() || client_id.len() > 256 {
         return Err(ApiError::field("clientId", "must be 1-256 characters"));
@@ -121,10 +101,10 @@ pub async fn put(
         },
     )?;
     conn.provider = Some(input.provider.clone());
-    let mut config = conn.config.as_object().cloned().unwrap_or_default();
-    config.insert("issuerUrl".into(), input.issuer_url.clone().into());
-    config.insert("clientId".into(), client_id.into());
-    conn.config = serde_json::Value::Object(config);
+    let mut settings = OidcSettings::of(&conn).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    settings.issuer_url = Some(input.issuer_url.clone());
+    settings.client_id = Some(client_id.to_owned());
+    settings.store(&mut conn)?;
     conn.client_secret = Some(sealed);
     conn.last_test_at = None;
     conn.last_test_success = None;
@@ -149,8 +129,8 @@ fn new_default(org_id: &str) -> Connection {
         id: ids::prefixed(ids::CONNECTION),
         organization_id: org_id.to_owned(),
         name: "Default OIDC".into(),
-        protocol: "oidc".into(),
-        status: "active".into(),
+        protocol: Protocol::Oidc,
+        status: ConnectionStatus::Active,
         is_default: true,
         provider: None,
         config: serde_json::json!({}),

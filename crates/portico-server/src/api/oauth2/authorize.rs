@@ -98,7 +98,7 @@ async fn route(state: &AppState, q: &HashMap<&str, &str>) -> Result<Route, ApiEr
             true => connections::by_id(&state.db, id, None).await?,
             false => None,
         };
-        return Ok(c.filter(|c| c.status == "active").map_or_else(
+        return Ok(c.filter(|c| c.status.is_active()).map_or_else(
             || Route::Unknown("That sign-in connection does not exist.".into()),
             |c| Route::To(Box::new(c)),
         ));

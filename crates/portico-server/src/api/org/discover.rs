@@ -4,6 +4,7 @@
 //! organizations without SSO, so nothing else about organizations is revealed.
 
 use axum::extract::State;
+use portico_core::connection::Protocol;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -43,10 +44,10 @@ async fn discover(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): 
     let Some((org, conn)) = domains::sso_route(&state, &email_domain).await? else {
         return Ok(Envelope::ok(json!({ "method": "password" })));
     };
-    if conn.protocol == "ldap" {
+    if conn.protocol == Protocol::Ldap {
         let url = format!("{}/api/auth/sso/{}/ldap", state.settings.public_base(), org.slug);
         return Ok(Envelope::ok(
-            json!({ "method": "sso", "protocol": "ldap", "loginUrl": url }),
+            json!({ "method": "sso", "protocol": conn.protocol, "loginUrl": url }),
         ));
     }
     let mut url =

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use portico_core::connection::Protocol;
 use portico_store::connections;
 
 use crate::api::signin_edge::{self as edge, binding_set_cookie};
@@ -12,7 +13,7 @@ use crate::api::Api;
 use crate::auth::cookie;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidForm};
-use crate::idp::saml as idp_saml;
+use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::services::signin::{self, transaction, Callback};
 use crate::state::AppState;
 
@@ -42,29 +43,19 @@ async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> R
     }
     let conn = connections::by_id(&state.db, &id, None)
         .await?
-        .filter(|c| c.protocol == "saml")
+        .filter(|c| c.protocol == Protocol::Saml)
         .ok_or(ApiError::NotFound("SAML connection"))?;
-    let text = |k: &str| conn.config_str(k).map(str::to_owned);
-    let entity = text("spEntityId").unwrap_or_else(|| {
+    let s = SamlSettings::of(&conn).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let entity = s.sp_entity_id.clone().unwrap_or_else(|| {
         format!(
             "{}/api/auth/sso/saml/{}/metadata",
             state.settings.public_base(),
             conn.id
         )
     });
-    let acs = text("spAcsUrl").unwrap_or_else(|| state.settings.callback_url());
-    let allow_idp = conn
-        .config
-        .get("allowIdpInitiated")
-        .and_then(serde_json::Value::as_bool)
-        == Some(true);
-    let idp_acs = text(idp_saml::IDP_INITIATED_ACS).filter(|_| allow_idp);
-    let xml = portico_saml::sp_metadata_xml(
-        &entity,
-        &acs,
-        idp_acs.as_deref(),
-        text(idp_saml::SP_CERTIFICATE).as_deref(),
-    );
+    let acs = s.sp_acs_url.clone().unwrap_or_else(|| state.settings.callback_url());
+    let idp_acs = s.idp_initiated_acs_url.clone().filter(|_| s.idp_initiated_allowed());
+    let xml = portico_saml::sp_metadata_xml(&entity, &acs, idp_acs.as_deref(), s.sp_certificate.as_deref());
     Ok((
         [
             (CONTENT_TYPE, "application/samlmetadata+xml"),

@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use portico_core::connection::Protocol;
 use portico_store::{connections, orgs};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -242,7 +243,7 @@ async fn ldap_sign_in(
     let conn = connections::for_org(&state.db, &org.id)
         .await?
         .into_iter()
-        .find(|c| c.protocol == "ldap" && c.status == "active")
+        .find(|c| c.protocol == Protocol::Ldap && c.status.is_active())
         .ok_or(ApiError::NotFound("LDAP connection"))?;
     state
         .limits

@@ -19,6 +19,7 @@ use super::SdkAccess;
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
+use crate::services::connections::settings::{OidcSettings, ProtocolFields};
 use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::state::AppState;
 
@@ -41,9 +42,10 @@ pub fn routes(api: Api) -> Api {
 }
 
 fn config_view(c: &Connection) -> Value {
+    let oidc = OidcSettings::of(c).unwrap_or_default();
     json!({
-        "issuerUrl": c.config_str("issuerUrl"),
-        "clientId": c.config_str("clientId"),
+        "issuerUrl": oidc.issuer_url,
+        "clientId": oidc.client_id,
         "redirectUri": c.redirect_uris.first(),
         "connectionId": c.id,
         "createdAt": c.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::Json;
 use chrono::SecondsFormat;
+use portico_core::connection::Protocol;
 use portico_core::idp::LoginInput;
 use portico_store::connections::{self, Connection};
 use secrecy::{ExposeSecret, SecretString};
@@ -15,6 +16,7 @@ use crate::api::Api;
 use crate::auth::org::OrgAccess;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::services::signin::{self, Callback, Mode, SignedIn};
 use crate::state::AppState;
 
@@ -97,10 +99,10 @@ async fn login_url(
 
 async fn default_or_only(state: &AppState, access: &OrgAccess) -> Result<Connection, ApiError> {
     let all = connections::for_org(&state.db, &access.org.id).await?;
-    if let Some(d) = all.iter().find(|c| c.is_default && c.status == "active") {
+    if let Some(d) = all.iter().find(|c| c.is_default && c.status.is_active()) {
         return Ok(d.clone());
     }
-    let mut active = all.into_iter().filter(|c| c.status == "active");
+    let mut active = all.into_iter().filter(|c| c.status.is_active());
     match (active.next(), active.next()) {
         (Some(only), None) => Ok(only),
         (None, _) => Err(ApiError::NotFound("SSO connection")),
@@ -113,10 +115,10 @@ async fn default_or_only(state: &AppState, access: &OrgAccess) -> Result<Connect
 
 /// Where the IdP sends an SDK login back: the app's own callback (SAML: the ACS).
 fn sdk_redirect_uri(state: &AppState, conn: &Connection) -> String {
-    if conn.protocol == "saml" {
-        return conn
-            .config_str("spAcsUrl")
-            .map(str::to_owned)
+    if conn.protocol == Protocol::Saml {
+        return SamlSettings::of(conn)
+            .ok()
+            .and_then(|s| s.sp_acs_url)
             .unwrap_or_else(|| state.settings.callback_url());
     }
     conn.redirect_uris
@@ -243,7 +245,7 @@ async fn ldap_callback(
     }
     let conn = connections::by_id(&state.db, &b.connection_id, Some(&access.org.id))
         .await?
-        .filter(|c| c.protocol == "ldap")
+        .filter(|c| c.protocol == Protocol::Ldap)
         .ok_or(ApiError::NotFound("LDAP connection"))?;
     state
         .limits

@@ -66,11 +66,11 @@ pub async fn finish(
     }
     let mapped_scopes = provision::map_scopes(conn, &identity.groups);
     let wanted_role = provision::wanted_role(conn, &identity.groups);
-    let minted = sessions::mint(&state.settings, &conn.protocol, identity.expires_at);
+    let minted = sessions::mint(&state.settings, conn.protocol.as_str(), identity.expires_at);
     let session = NewSession {
         id: &minted.id,
         organization_id: Some(&conn.organization_id),
-        method: &conn.protocol,
+        method: conn.protocol.as_str(),
         mfa: identity.mfa,
         digest: &minted.digest,
         ip: ctx.ip.as_deref(),

@@ -23,6 +23,7 @@ pub mod transaction;
 mod verify;
 
 use chrono::{Duration, Utc};
+use portico_core::connection::Protocol;
 use portico_core::idp::{LoginContext, LoginInput, LoginStart};
 use portico_core::token;
 use portico_store::connections::{self, Connection};
@@ -36,6 +37,7 @@ pub use transaction::{BindingCookie, Mode};
 
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
+use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::state::AppState;
 
 /// A started login.
@@ -126,17 +128,17 @@ pub async fn pick_connection(
     }) {
         if let Some(c) = all
             .iter()
-            .find(|c| c.status == "active" && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)))
+            .find(|c| c.status.is_active() && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)))
         {
             return Ok(c.clone());
         }
         if portico_store::domains::is_verified_by(&state.db, &org.id, &d).await? {
-            let mut active = all.iter().filter(|c| c.status == "active");
+            let mut active = all.iter().filter(|c| c.status.is_active());
             let only = match (active.next(), active.next()) {
                 (Some(c), None) => Some(c),
                 _ => None,
             };
-            if let Some(c) = all.iter().find(|c| c.is_default && c.status == "active").or(only) {
+            if let Some(c) = all.iter().find(|c| c.is_default && c.status.is_active()).or(only) {
                 return Ok(c.clone());
             }
         }
@@ -145,7 +147,7 @@ pub async fn pick_connection(
         }
     }
     all.into_iter()
-        .find(|c| c.is_default && c.status == "active")
+        .find(|c| c.is_default && c.status.is_active())
         .ok_or(ApiError::NotFound("SSO connection"))
 }
 
@@ -251,7 +253,7 @@ async fn complete_unaudited(state: &AppState, ctx: &ClientInfo, callback: Callba
             saml_response,
         } => {
             let (tx, conn) = transaction::consume(state, &relay_state, Mode::Browser, binding.as_deref()).await?;
-            if conn.protocol != "saml" {
+            if conn.protocol != Protocol::Saml {
                 return Err(Failure::on(
                     &conn,
                     Kind::Invalid,
@@ -338,14 +340,11 @@ async fn idp_initiated_connection(state: &AppState, connection_id: &str) -> Resu
     }
     let conn = connections::by_id(&state.db, connection_id, None)
         .await?
-        .filter(|c| c.protocol == "saml")
+        .filter(|c| c.protocol == Protocol::Saml)
         .ok_or_else(unknown)?;
-    if conn
-        .config
-        .get("allowIdpInitiated")
-        .and_then(serde_json::Value::as_bool)
-        != Some(true)
-    {
+    // Settings that cannot be read grant nothing: IdP-initiated login stays off.
+    let allowed = SamlSettings::of(&conn).is_ok_and(|s| s.idp_initiated_allowed());
+    if !allowed {
         return Err(Failure::on(
             &conn,
             Kind::Refused,

@@ -60,7 +60,7 @@ pub fn binding_cookie_name(state_param: &str) -> String {
 /// `SameSite` of the browser-binding cookie: SAML's POST binding is a cross-site POST, which a
 /// `Lax` cookie does not accompany, so SAML connections use `None` (with `Secure`) on https.
 pub fn binding_same_site(settings: &Settings, conn: &Connection) -> &'static str {
-    if conn.protocol == Protocol::Saml.as_str() && settings.secure_cookies() {
+    if conn.protocol == Protocol::Saml && settings.secure_cookies() {
         "None"
     } else {
         "Lax"
@@ -153,7 +153,7 @@ pub fn pending(tx: &LoginTransaction, conn: &Connection) -> Result<PendingLogin,
 
 /// Refuses a connection that is not active (`CONNECTION_INACTIVE`).
 pub fn ensure_active(conn: &Connection) -> Result<(), Failure> {
-    if conn.status != "active" {
+    if !conn.status.is_active() {
         return Err(Failure::on(
             conn,
             Kind::Refused,

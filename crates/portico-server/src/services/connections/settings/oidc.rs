@@ -1,0 +1,70 @@
+//! OIDC settings: the issuer (discovery base), the client ID and how the client authenticates
+//! at the token endpoint; the client secret itself is a sealed column of the row.
+
+use portico_core::connection::Protocol;
+use portico_store::connections::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{ProtocolFields, UrlRules};
+use crate::error::ApiError;
+
+/// The OIDC fields of a connection (`config`, camelCase).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcSettings {
+    /// Discovery base (`/.well-known/openid-configuration` is appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_url: Option<String>,
+    /// The client ID registered at the IdP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `client_secret_basic` (default) or `client_secret_post`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    /// Scopes requested instead of the adapter's default (internal: no API field sets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Stored keys this version does not know.
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
+}
+
+impl ProtocolFields for OidcSettings {
+    const PROTOCOL: Protocol = Protocol::Oidc;
+    const INTERNAL: &'static [&'static str] = &["scopes"];
+
+    fn unknown(&self) -> &Map<String, Value> {
+        &self.unknown
+    }
+}
+
+impl OidcSettings {
+    /// Refuses settings an OIDC login could not use, naming the field.
+    pub fn validate(&self, conn: &Connection, rules: UrlRules) -> Result<(), ApiError> {
+        let issuer = self
+            .issuer_url
+            .as_deref()
+            .ok_or_else(|| ApiError::field("issuerUrl", "is required for OIDC"))?;
+        rules.check_issuer("issuerUrl", issuer)?;
+        let cid = self
+            .client_id
+            .as_deref()
+            .ok_or_else(|| ApiError::field("clientId", "is required for OIDC"))?;
+        if cid.is_empty() || cid.len() > 256 {
+            return Err(ApiError::field("clientId", "must be 1-256 characters"));
+        }
+        if conn.client_secret.is_none() {
+            return Err(ApiError::field("clientSecret", "is required for OIDC"));
+        }
+        if let Some(m) = &self.token_endpoint_auth_method {
+            if portico_oidc::ClientAuth::parse(m).is_none() {
+                return Err(ApiError::field(
+                    "tokenEndpointAuthMethod",
+                    "must be client_secret_basic or client_secret_post",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

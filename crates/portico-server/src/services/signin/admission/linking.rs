@@ -10,6 +10,7 @@
 //!   or adding a second one to the same directory locks nobody out. Otherwise
 //!   `ACCOUNT_LINK_REFUSED`, the exact reason audited.
 
+use portico_core::connection::Protocol;
 use portico_core::idp::ExternalIdentity;
 use portico_store::connections::Connection;
 use portico_store::users::User;
@@ -49,7 +50,7 @@ pub(super) async fn may_link(
     let verified_here = domains::is_verified_by(&mut *db, &conn.organization_id, domain).await?;
     // OIDC says so per identity; a SAML or LDAP directory on a domain the organization proved
     // it owns is the organization's own.
-    let vouches = identity.email_verified == Some(true) || conn.protocol != "oidc";
+    let vouches = identity.email_verified == Some(true) || conn.protocol != Protocol::Oidc;
     if verified_here && vouches {
         return Ok(Ok(()));
     }

@@ -41,6 +41,10 @@ pub enum ApiError {
     /// The organization requires MFA and the session has none (403).
     #[error("this organization requires multi-factor authentication")]
     MfaRequired,
+    /// A password sign-in whose account has TOTP on, without a valid second factor (403
+    /// `MFA_REQUIRED`; the message says what was missing).
+    #[error("{0}")]
+    SecondFactorRequired(&'static str),
     /// The organization requires SSO (403).
     #[error("this organization requires single sign-on")]
     SsoRequired {
@@ -99,7 +103,9 @@ impl ApiError {
             Self::Validation { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) | Self::SsoAuthFailed => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::MfaRequired | Self::SsoRequired { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::MfaRequired | Self::SecondFactorRequired(_) | Self::SsoRequired { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) | Self::SsoNotReady => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -115,7 +121,7 @@ impl ApiError {
             Self::Validation { .. } | Self::PayloadTooLarge => "VALIDATION_ERROR",
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::Forbidden(_) => "FORBIDDEN",
-            Self::MfaRequired => "MFA_REQUIRED",
+            Self::MfaRequired | Self::SecondFactorRequired(_) => "MFA_REQUIRED",
             Self::SsoRequired { .. } => "SSO_REQUIRED",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",

@@ -405,12 +405,8 @@ pub async fn password_second_factor(
     }
 }
 
-fn mfa_required(message: &str) -> ApiError {
-    ApiError::Coded {
-        status: axum::http::StatusCode::FORBIDDEN,
-        code: "MFA_REQUIRED",
-        message: message.to_owned(),
-    }
+fn mfa_required(message: &'static str) -> ApiError {
+    ApiError::SecondFactorRequired(message)
 }
 
 #[cfg(test)]

@@ -134,8 +134,12 @@ pub struct ExternalIdentity {
     pub amr: Vec<String>,
     /// True when the IdP asserted multi-factor authentication.
     pub mfa: bool,
-    /// When the IdP's assertion or token stops being valid.
+    /// When the IdP's assertion or token stops being valid (how long a SAML assertion stays in
+    /// the replay cache; an OIDC ID token's `exp`). Not a session lifetime by itself.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The end the IdP sets to the session it starts (SAML `SessionNotOnOrAfter`): a Portico
+    /// session never outlives it.
+    pub session_not_on_or_after: Option<DateTime<Utc>>,
     /// Raw claims / attributes, for attribute mapping and debugging (no secrets).
     pub raw: serde_json::Value,
     /// A one-time assertion id (SAML) the server must record in its replay cache until

@@ -46,6 +46,7 @@ pub(crate) fn build(issuer: &str, entry: &Entry, groups: BTreeSet<String>) -> Ex
         amr: vec!["pwd".into()],
         mfa: false,
         expires_at: None,
+        session_not_on_or_after: None,
         raw: json!({ "dn": entry.dn, "uid": uid, "mail": email, "name": name, "groups": groups }),
         assertion_id: None,
     }

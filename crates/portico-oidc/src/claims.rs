@@ -122,6 +122,7 @@ pub(crate) fn identity(
         mfa: amr_indicates_mfa(&amr),
         amr,
         expires_at: Some(expires_at),
+        session_not_on_or_after: None,
         raw: Value::Object(raw),
         assertion_id: None,
     }

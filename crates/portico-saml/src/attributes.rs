@@ -138,10 +138,9 @@ pub fn identity(v: &ValidatedAssertion, mapping: &AttributeMapping, group_attrib
     for a in attrs {
         raw.insert(a.name.clone(), json!(a.values));
     }
-    let expires_at = match v.session_not_on_or_after {
-        Some(s) if s > v.acceptable_until => s,
-        _ => v.acceptable_until,
-    };
+    // The assertion's validity window is how long it can be replayed (the replay cache keeps it
+    // that long), not a session lifetime; SessionNotOnOrAfter bounds the session.
+    let expires_at = v.acceptable_until;
     ExternalIdentity {
         issuer: v.issuer.clone(),
         subject: v.name_id.clone(),
@@ -152,6 +151,7 @@ pub fn identity(v: &ValidatedAssertion, mapping: &AttributeMapping, group_attrib
         amr,
         mfa,
         expires_at: Some(expires_at),
+        session_not_on_or_after: v.session_not_on_or_after,
         raw: json!({
             "nameId": v.name_id,
             "nameIdFormat": v.name_id_format,

@@ -202,7 +202,8 @@ pub struct SecuritySettings {
     pub encryption_keys: Vec<SecretString>,
     /// Longest session lifetime, seconds.
     pub session_max_age_secs: i64,
-    /// Shorten SSO sessions to the IdP's token/assertion lifetime when that is shorter.
+    /// Shorten OIDC sessions to the ID token's `exp` when that is sooner (SAML sessions always
+    /// end by the IdP's `SessionNotOnOrAfter`; an assertion's validity window never counts).
     pub follow_idp_session_lifetime: bool,
     /// Login transaction lifetime, seconds (at most 600).
     pub login_ttl_secs: i64,

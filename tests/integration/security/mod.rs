@@ -8,12 +8,14 @@
 //! - `sdk_reads`: SDK connection reads need the owner;
 //! - `idp_answers`: oversized and malformed IdP answers are deterministic 4xx;
 //! - `ldap_oracle`: after a successful bind every refusal answers and counts like a wrong password;
-//! - `domains_claimed`: verified domains are authoritative; linking rules (a)/(b).
+//! - `domains_claimed`: verified domains are authoritative; linking rules (a)/(b);
+//! - `saml_session`: `SessionNotOnOrAfter` bounds the session, the assertion window does not.
 
 mod domains_claimed;
 mod idp_answers;
 mod ldap_oracle;
 mod saml_defaults;
+mod saml_session;
 mod sdk_reads;
 mod tokens;
 mod totp_race;

@@ -1,6 +1,7 @@
 //! Creating sessions (the cookie that carries them is rendered at the edge: `api::signin_edge`).
 
 use chrono::{DateTime, Duration, Utc};
+use portico_core::idp::ExternalIdentity;
 use portico_core::{ids, token};
 use portico_store::sessions::{self, NewSession, Session};
 use secrecy::SecretString;
@@ -41,14 +42,25 @@ pub struct CreatedSession {
     pub token: SecretString,
 }
 
-/// The expiry of a new session: the configured maximum, or the IdP's lifetime when the
-/// operator chose to follow it and it is shorter (but at least one minute).
-pub fn expiry(settings: &Settings, now: DateTime<Utc>, idp_expires_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+/// The expiry of a new session: the configured maximum, or the IdP's bound on it
+/// ([`idp_bound`]) when that is sooner (but at least one minute away).
+pub fn expiry(settings: &Settings, now: DateTime<Utc>, idp_bound: Option<DateTime<Utc>>) -> DateTime<Utc> {
     let max = now + Duration::seconds(settings.security.session_max_age_secs);
-    match idp_expires_at {
-        Some(e) if settings.security.follow_idp_session_lifetime && e < max => e.max(now + Duration::seconds(60)),
+    match idp_bound {
+        Some(e) if e < max => e.max(now + Duration::seconds(60)),
         _ => max,
     }
+}
+
+/// What the IdP says about the end of the session it starts (SPEC §3 Sessions): SAML
+/// `SessionNotOnOrAfter` always; the OIDC ID token's `exp` only with
+/// `security.follow_idp_session_lifetime`; the sooner of the two. A SAML assertion's own
+/// validity window (`expires_at` there) never counts: it is no session lifetime.
+pub fn idp_bound(settings: &Settings, protocol: &str, identity: &ExternalIdentity) -> Option<DateTime<Utc>> {
+    let followed = identity
+        .expires_at
+        .filter(|_| settings.security.follow_idp_session_lifetime && protocol == "oidc");
+    [followed, identity.session_not_on_or_after].into_iter().flatten().min()
 }
 
 /// A session about to be written: its id, its token (shown once) and the token's digest.
@@ -117,16 +129,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn expiry_is_the_configured_maximum_or_the_shorter_idp_lifetime_when_followed() {
+    fn expiry_is_the_configured_maximum_or_the_sooner_idp_bound() {
         let mut s = Settings::default();
         s.security.session_max_age_secs = 3600;
         let now = Utc::now();
         let max = now + Duration::seconds(3600);
         let idp_short = now + Duration::seconds(600);
         let idp_long = now + Duration::seconds(7200);
-        // Not followed: always the configured maximum.
-        assert_eq!(expiry(&s, now, Some(idp_short)), max);
+        // A bound sooner than the maximum shortens the session.
+        assert_eq!(expiry(&s, now, Some(idp_short)), idp_short);
+        // An OIDC `exp` counts only when followed; SessionNotOnOrAfter always; a SAML
+        // assertion's window never.
+        let oidc = ExternalIdentity {
+            expires_at: Some(idp_short),
+            ..Default::default()
+        };
+        assert_eq!(idp_bound(&s, "oidc", &oidc), None);
+        let saml = ExternalIdentity {
+            expires_at: Some(idp_short),
+            session_not_on_or_after: Some(idp_long),
+            assertion_id: Some("_a1".into()),
+            ..Default::default()
+        };
+        assert_eq!(idp_bound(&s, "saml", &saml), Some(idp_long));
+        let saml_plain = ExternalIdentity {
+            session_not_on_or_after: None,
+            ..saml.clone()
+        };
+        assert_eq!(idp_bound(&s, "saml", &saml_plain), None);
         s.security.follow_idp_session_lifetime = true;
+        assert_eq!(idp_bound(&s, "oidc", &oidc), Some(idp_short));
+        assert_eq!(idp_bound(&s, "saml", &saml), Some(idp_long));
+        assert_eq!(idp_bound(&s, "saml", &saml_plain), None);
         assert_eq!(expiry(&s, now, Some(idp_short)), idp_short);
         // The IdP can shorten a session, never lengthen it past the maximum.
         assert_eq!(expiry(&s, now, Some(idp_long)), max);

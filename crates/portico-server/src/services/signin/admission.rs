@@ -56,6 +56,12 @@ pub async fn finish(
             return Err(refused(conn, r));
         }
     };
+    // The IdP's session is over already (SAML SessionNotOnOrAfter): no session of ours either.
+    if let Some(end) = identity.session_not_on_or_after.filter(|e| *e <= chrono::Utc::now()) {
+        replay::check(state, conn, &identity).await?;
+        let reason = format!("time: the IdP's session ended at {end} (SessionNotOnOrAfter)");
+        return Err(Failure::on(conn, Kind::Invalid, "INVALID_ASSERTION", reason));
+    }
     // Verified domains are authoritative, for returning identities too.
     let claimed = linking::domain_not_claimed(&state.db, conn, &domain)
         .await
@@ -66,7 +72,11 @@ pub async fn finish(
     }
     let mapped_scopes = provision::map_scopes(conn, &identity.groups);
     let wanted_role = provision::wanted_role(conn, &identity.groups);
-    let minted = sessions::mint(&state.settings, conn.protocol.as_str(), identity.expires_at);
+    let minted = sessions::mint(
+        &state.settings,
+        conn.protocol.as_str(),
+        sessions::idp_bound(&state.settings, conn.protocol.as_str(), &identity),
+    );
     let session = NewSession {
         id: &minted.id,
         organization_id: Some(&conn.organization_id),

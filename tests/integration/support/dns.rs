@@ -55,11 +55,18 @@ impl DnsServer {
         );
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::from(Name::root()), vec![zone.clone()]);
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
-        let addr = udp.local_addr().expect("addr");
-        let tcp = tokio::net::TcpListener::bind(addr)
-            .await
-            .expect("bind tcp on the same port");
+        // The UDP port is chosen by the kernel; the same TCP port may already be taken by
+        // another test's listener, so a collision picks a new pair instead of failing the test.
+        let mut tries = 0;
+        let (udp, tcp, addr) = loop {
+            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+            let addr = udp.local_addr().expect("addr");
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, tcp, addr),
+                Err(_) if tries < 50 => tries += 1,
+                Err(e) => panic!("bind tcp on the same port as udp {addr}: {e}"),
+            }
+        };
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 65_535);

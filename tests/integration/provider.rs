@@ -13,7 +13,7 @@ use crate::support::oidc::{self, browser};
 use crate::support::{Owner, TestApp};
 use portico_server::services::provider::clients::{self, NewClient};
 
-const REDIRECT: &str = "http://app.example.test/callback";
+pub(crate) const REDIRECT: &str = "http://app.example.test/callback";
 const AFTER_LOGOUT: &str = "http://app.example.test/bye";
 
 pub(crate) fn cache() -> PathBuf {
@@ -85,7 +85,7 @@ pub(crate) async fn configure(app: &TestApp, o: &Owner) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-async fn client(app: &TestApp, public: bool, alg: &str) -> (String, Option<String>) {
+pub(crate) async fn client(app: &TestApp, public: bool, alg: &str) -> (String, Option<String>) {
     let (c, s) = clients::add(
         &app.db,
         NewClient {
@@ -105,7 +105,7 @@ async fn client(app: &TestApp, public: bool, alg: &str) -> (String, Option<Strin
 
 /// Walks a browser from `authorize` (a full URL on the app) through the IdP and Portico's
 /// callback to the redirect Portico sends back to the client; returns that Location.
-async fn walk(app: &TestApp, b: &reqwest::Client, authorize: &str) -> String {
+pub(crate) async fn walk(app: &TestApp, b: &reqwest::Client, authorize: &str) -> String {
     let path = authorize.strip_prefix(&app.base).expect("authorize on Portico");
     let cb = oidc::to_callback(app, b, path, "alice", "alice-password").await;
     let r = oidc::finish(b, &cb).await;
@@ -120,7 +120,7 @@ async fn walk(app: &TestApp, b: &reqwest::Client, authorize: &str) -> String {
     r.headers["location"].to_str().unwrap().to_owned()
 }
 
-fn query(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
@@ -246,7 +246,7 @@ fn challenge(verifier: &str) -> String {
 
 const VERIFIER: &str = "verifier-verifier-verifier-verifier-verifier-0123";
 
-fn authorize_url(app: &TestApp, client_id: &str, extra: &str) -> String {
+pub(crate) fn authorize_url(app: &TestApp, client_id: &str, extra: &str) -> String {
     format!(
         "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20email&state=st&nonce=n1&organization=acme{extra}",
         app.base,

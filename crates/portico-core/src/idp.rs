@@ -48,6 +48,9 @@ pub struct LoginContext {
     pub redirect_uri: String,
     /// An optional login hint (the email the user typed).
     pub login_hint: Option<String>,
+    /// The IdP must authenticate the person again, whatever session it holds (OIDC
+    /// `prompt=login` + `max_age=0`, SAML `ForceAuthn`).
+    pub force_authn: bool,
     /// The current time.
     pub now: DateTime<Utc>,
 }
@@ -66,6 +69,10 @@ pub struct PendingLogin {
     pub request_id: Option<String>,
     /// The redirect URI / ACS used when starting (must be repeated at the token endpoint).
     pub redirect_uri: String,
+    /// Set when re-authentication was demanded: the IdP's authentication must not be older
+    /// than this instant (unix seconds; OIDC checks the ID token's `auth_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reauth_since: Option<i64>,
 }
 
 /// How a login begins.

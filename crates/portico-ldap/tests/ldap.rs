@@ -159,6 +159,7 @@ async fn alice_signs_in_over_starttls_with_groups_from_member_of_and_a_group_sea
             state: "s".into(),
             redirect_uri: "r".into(),
             login_hint: None,
+            force_authn: false,
             now: Utc::now()
         })
         .await,

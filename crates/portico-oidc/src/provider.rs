@@ -216,6 +216,14 @@ impl IdentityProvider for OidcProvider {
         if let Some(hint) = ctx.login_hint.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
             request = request.set_login_hint(LoginHint::new(hint.to_owned()));
         }
+        if ctx.force_authn {
+            // OIDC Core §3.1.2.1: prompt=login re-authenticates; max_age=0 makes the IdP state
+            // `auth_time`, which completion checks (an IdP ignoring prompt cannot pass off an old
+            // session as a fresh one).
+            request = request
+                .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+                .set_max_age(std::time::Duration::from_secs(0));
+        }
         let (url, _state, nonce) = request.url();
         Ok(LoginStart::Redirect {
             url: url.to_string(),
@@ -224,6 +232,7 @@ impl IdentityProvider for OidcProvider {
                 pkce_verifier: Some(verifier.secret().clone()),
                 request_id: None,
                 redirect_uri: ctx.redirect_uri.clone(),
+                reauth_since: ctx.force_authn.then(|| ctx.now.timestamp()),
             },
         })
     }
@@ -279,6 +288,9 @@ impl IdentityProvider for OidcProvider {
             },
             jwks,
         ) = self.verify_id_token(&found, raw, &expected).await?;
+        if let Some(since) = pending.reauth_since {
+            check_reauthenticated(claims.auth_time(), since)?;
+        }
 
         let mut profile = Profile::from_id_token(&claims);
         if !profile.is_complete() {
@@ -364,5 +376,38 @@ impl IdentityProvider for OidcProvider {
             }
         }
         report
+    }
+}
+
+/// Clock skew allowed on `auth_time` when re-authentication was demanded.
+const REAUTH_SKEW_SECS: i64 = 180;
+
+/// With `prompt=login`/`max_age=0` sent, the ID token must carry an `auth_time` no older than
+/// the login's start (minus the skew): otherwise the IdP reused an earlier authentication.
+fn check_reauthenticated(auth_time: Option<chrono::DateTime<chrono::Utc>>, since: i64) -> Result<(), IdpError> {
+    match auth_time {
+        Some(t) if t.timestamp() >= since - REAUTH_SKEW_SECS => Ok(()),
+        Some(t) => Err(IdpError::InvalidAssertion(format!(
+            "re-authentication was required, but the IdP's auth_time {} is older than the login ({} s earlier)",
+            t.timestamp(),
+            since - t.timestamp()
+        ))),
+        None => Err(IdpError::InvalidAssertion(
+            "re-authentication was required (max_age=0), but the ID token has no auth_time".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod reauth_tests {
+    use super::*;
+
+    #[test]
+    fn auth_time_must_follow_the_demand() {
+        let now = chrono::Utc::now();
+        assert!(check_reauthenticated(Some(now), now.timestamp()).is_ok());
+        assert!(check_reauthenticated(Some(now - chrono::Duration::seconds(100)), now.timestamp()).is_ok());
+        assert!(check_reauthenticated(Some(now - chrono::Duration::seconds(600)), now.timestamp()).is_err());
+        assert!(check_reauthenticated(None, now.timestamp()).is_err());
     }
 }

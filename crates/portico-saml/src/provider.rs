@@ -133,7 +133,14 @@ impl IdentityProvider for SamlProvider {
             .as_deref()
             .ok_or_else(|| IdpError::Metadata("the IdP has no HTTP-Redirect SSO endpoint".into()))?;
         let id = new_request_id();
-        let xml = authn_request_xml(&id, &self.cfg.sp_entity_id, &ctx.redirect_uri, sso, ctx.now)?;
+        let xml = authn_request_xml(
+            &id,
+            &self.cfg.sp_entity_id,
+            &ctx.redirect_uri,
+            sso,
+            ctx.now,
+            ctx.force_authn,
+        )?;
         let url = redirect_url(sso, &xml, &ctx.state, self.sp_key.as_ref())?;
         Ok(LoginStart::Redirect {
             url,

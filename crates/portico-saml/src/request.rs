@@ -30,13 +30,15 @@ pub fn new_request_id() -> String {
 
 /// The AuthnRequest XML: `ID`, `Version`, `IssueInstant` (UTC, milliseconds), `Destination`,
 /// `ProtocolBinding` (HTTP-POST) and `AssertionConsumerServiceURL`, with the SP's entity ID as
-/// `Issuer`.
+/// `Issuer`; with `force_authn`, `ForceAuthn="true"` (core §3.4.1: the IdP must authenticate
+/// the person afresh rather than reuse its session).
 pub fn authn_request_xml(
     id: &str,
     sp_entity_id: &str,
     acs_url: &str,
     sso_url: &str,
     now: DateTime<Utc>,
+    force_authn: bool,
 ) -> Result<String, IdpError> {
     const REQUEST: &str = "saml2p:AuthnRequest";
     const ISSUER: &str = "saml2:Issuer";
@@ -49,6 +51,9 @@ pub fn authn_request_xml(
     root.push_attribute(("Destination", sso_url));
     root.push_attribute(("ProtocolBinding", BINDING_POST));
     root.push_attribute(("AssertionConsumerServiceURL", acs_url));
+    if force_authn {
+        root.push_attribute(("ForceAuthn", "true"));
+    }
     let mut issuer = BytesStart::new(ISSUER);
     issuer.push_attribute(("xmlns:saml2", "urn:oasis:names:tc:SAML:2.0:assertion"));
     issuer.push_attribute(("Format", "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"));

@@ -412,6 +412,7 @@ async fn begin_login_sends_a_signed_redirect_authn_request() {
             state: "relay-state-123".into(),
             redirect_uri: ACS.into(),
             login_hint: None,
+            force_authn: false,
             now: Utc::now(),
         })
         .await
@@ -467,7 +468,8 @@ fn authn_request_is_the_document_samael_wrote() {
     let now = Utc::now();
     for entity in [SP, "https://sp.example.com/saml?a=1&b=<2>"] {
         let ours =
-            portico_saml::request::authn_request_xml("_id1", entity, ACS, "https://idp.example.com/sso", now).unwrap();
+            portico_saml::request::authn_request_xml("_id1", entity, ACS, "https://idp.example.com/sso", now, false)
+                .unwrap();
         let escaped = entity.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         let reference = AuthnRequest {
             id: "_id1".into(),

@@ -53,6 +53,7 @@ pub fn login_ctx(hint: Option<&str>) -> LoginContext {
         state: new_state(),
         redirect_uri: redirect_uri(),
         login_hint: hint.map(str::to_owned),
+        force_authn: false,
         now: Utc::now(),
     }
 }

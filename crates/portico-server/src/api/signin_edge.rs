@@ -69,9 +69,25 @@ pub fn browser_signed_in(settings: &Settings, done: &SignedIn, target: Option<St
     redirect_with_cookies(&target, &cookies)
 }
 
-/// The browser's answer to a refused login (already audited): a 302 to `app.url?error=CODE`.
+/// The browser's answer to a refused login (already audited): a 302 to `app.url?error=CODE`,
+/// or, for a login an OAuth client's authorize request started, back through its resume step,
+/// which redirects to the client's `redirect_uri` with `error=` (RFC 6749 §4.1.2.1).
 pub fn browser_refused(settings: &Settings, f: &Failure, cookies: &[String]) -> Response {
-    redirect_with_cookies(&app_error_url(settings, f.code), cookies)
+    let target = f
+        .return_to
+        .as_deref()
+        .and_then(|r| crate::api::oauth2::resume_failure_url(settings, r, f.code, oauth_error(f.kind)))
+        .unwrap_or_else(|| app_error_url(settings, f.code));
+    redirect_with_cookies(&target, cookies)
+}
+
+/// The RFC 6749 §4.1.2.1 `error` for a kind of refusal.
+fn oauth_error(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Upstream | Kind::Unavailable | Kind::Throttled { .. } => "temporarily_unavailable",
+        Kind::Internal => "server_error",
+        _ => "access_denied",
+    }
 }
 
 /// `Set-Cookie` of a binding cookie (set at the start, cleared at the callback).

@@ -25,6 +25,9 @@ use crate::services::provider::{AuthorizeRequest, SCOPES};
 use crate::services::signin::{self, Kind, Mode};
 use crate::state::AppState;
 
+/// The resume step's path.
+pub const RESUME_PATH: &str = "/oauth2/authorize/resume";
+
 /// The redirect to the client with `params`, `state` and RFC 9207 `iss`.
 pub fn to_client(state: &AppState, req: &AuthorizeRequest, params: &[(&str, &str)], cookies: &[String]) -> Response {
     let mut u = match url::Url::parse(&req.redirect_uri) {
@@ -196,6 +199,12 @@ fn validate(
         }
         (None, None) => {}
     }
+    if q.get("max_age").is_some_and(|m| m.parse::<u32>().is_err()) {
+        return Err((
+            "invalid_request",
+            "max_age must be a non-negative number of seconds".into(),
+        ));
+    }
     if let Some(p) = q.get("prompt") {
         let ps: Vec<&str> = p.split(' ').collect();
         if ps
@@ -273,8 +282,13 @@ pub async fn authorize(
         return oauth_error(&state, &req, error, &description);
     }
     let prompt = q.get("prompt").copied().unwrap_or_default();
-    let forced = prompt.split(' ').any(|p| p == "login" || p == "select_account");
-    match run(&state, &ctx, &headers, &req, &q, &params, prompt, forced).await {
+    let max_age = q.get("max_age").and_then(|m| m.parse::<i64>().ok());
+    let fresh = Freshness {
+        skip_session: prompt.split(' ').any(|p| p == "login" || p == "select_account"),
+        force_authn: prompt.split(' ').any(|p| p == "login") || max_age.is_some(),
+        max_age,
+    };
+    match run(&state, &ctx, &headers, &req, &q, &params, prompt, fresh).await {
         Ok(res) => res,
         Err(e) => {
             tracing::warn!(error = %e, "authorization failed");
@@ -288,6 +302,18 @@ pub async fn authorize(
     }
 }
 
+/// What the request says of how recent the person's authentication must be.
+#[derive(Clone, Copy)]
+struct Freshness {
+    /// Never reuse a live Portico session (`prompt=login`, `prompt=select_account`).
+    skip_session: bool,
+    /// The IdP must authenticate afresh (`prompt=login`, or `max_age` once no live session is
+    /// recent enough: the IdP's own session may be older).
+    force_authn: bool,
+    /// `max_age`: a live session older than this many seconds is not reused.
+    max_age: Option<i64>,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
@@ -297,14 +323,20 @@ async fn run(
     q: &HashMap<&str, &str>,
     params: &[(String, String)],
     prompt: &str,
-    forced: bool,
+    fresh: Freshness,
 ) -> Result<Response, ApiError> {
     let rid = ctx.request_id.as_deref();
-    let live = if forced {
+    let live = if fresh.skip_session {
         None
     } else {
         browser_session(state, headers).await?
     };
+    // The fresh local check: a live session authenticated within max_age may answer.
+    let live = live.filter(|s| {
+        fresh
+            .max_age
+            .is_none_or(|m| (Utc::now() - s.session.created_at).num_seconds() <= m)
+    });
     if prompt == "none" {
         let Some(s) = live else {
             return Ok(oauth_error(state, req, "login_required", "no live sign-in"));
@@ -349,7 +381,7 @@ async fn run(
         },
     )
     .await?;
-    let resume = format!("{}/oauth2/authorize/resume?h={handle}", state.settings.public_base());
+    let resume = format!("{}{RESUME_PATH}?h={handle}", state.settings.public_base());
     let hint = q.get("login_hint").map(|h| (*h).to_owned());
     let started = match signin::start(
         state,
@@ -358,6 +390,7 @@ async fn run(
         state.settings.callback_url(),
         Some(resume),
         hint,
+        fresh.force_authn,
     )
     .await
     {
@@ -481,6 +514,25 @@ pub async fn resume(
     let Ok(req) = serde_json::from_value::<AuthorizeRequest>(pending.request) else {
         return expired();
     };
+    if let Some(error) = q.get("error") {
+        // The sign-in at the organization's IdP was refused (already audited): the client learns
+        // it on its redirect_uri. Only the RFC 6749 codes and a Portico code pass through.
+        let error = match error.as_str() {
+            "temporarily_unavailable" | "server_error" => error.as_str(),
+            _ => "access_denied",
+        };
+        let code = q
+            .get("error_code")
+            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .map_or("SSO_FAILED", String::as_str);
+        let description = format!("the sign-in at the organization's identity provider failed ({code})");
+        return to_client(
+            &state,
+            &req,
+            &[("error", error), ("error_description", &description)],
+            &[clear],
+        );
+    }
     if pending.expires_at <= Utc::now() {
         return to_client(
             &state,

@@ -31,7 +31,7 @@ pub fn routes(api: Api) -> Api {
             authorize::authorize,
         )
         .get(
-            "/oauth2/authorize/resume",
+            authorize::RESUME_PATH,
             "Continue an authorization once the sign-in completed (browser)",
             authorize::resume,
         )
@@ -52,6 +52,26 @@ pub fn routes(api: Api) -> Api {
         )
         .post("/oauth2/revoke", "Token revocation (RFC 7009)", endpoints::revoke)
         .get("/oauth2/logout", "RP-initiated logout (browser)", endpoints::logout)
+}
+
+/// Where a refused sign-in goes when `return_to` is a provider resume URL (`…/oauth2/authorize/
+/// resume?h=…`): that URL with `error` (an RFC 6749 code) and `error_code` (Portico's stable
+/// code); the resume step checks the browser binding and forwards them to the client.
+pub fn resume_failure_url(
+    settings: &crate::config::Settings,
+    return_to: &str,
+    code: &str,
+    error: &str,
+) -> Option<String> {
+    let prefix = format!("{}{}?", settings.public_base(), authorize::RESUME_PATH);
+    if !return_to.starts_with(&prefix) {
+        return None;
+    }
+    let mut u = url::Url::parse(return_to).ok()?;
+    u.query_pairs_mut()
+        .append_pair("error", error)
+        .append_pair("error_code", code);
+    Some(u.to_string())
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {

@@ -165,6 +165,7 @@ async fn login_start(
         state.settings.callback_url(),
         return_to,
         email,
+        false,
     )
     .await;
     let started = match started {

@@ -91,7 +91,7 @@ async fn login_url(
         }
         None => sdk_redirect_uri(&state, &conn),
     };
-    let started = signin::start(&state, &conn, Mode::Sdk, redirect_uri, None, None).await?;
+    let started = signin::start(&state, &conn, Mode::Sdk, redirect_uri, None, None, false).await?;
     Ok(Json(
         json!({ "authorizeUrl": started.url, "protocol": conn.protocol, "connectionId": conn.id }),
     ))

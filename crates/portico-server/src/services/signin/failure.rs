@@ -56,6 +56,10 @@ pub struct Failure {
     pub organization_id: Option<String>,
     /// Connection, when known.
     pub connection_id: Option<String>,
+    /// The consumed transaction's return target, when the refusal came after it was read (the
+    /// browser edge sends a provider login's failure back through its resume step). Boxed so
+    /// the refusal stays small enough to travel in `Result` by value.
+    pub return_to: Option<Box<str>>,
 }
 
 impl Failure {
@@ -67,6 +71,7 @@ impl Failure {
             reason: reason.into(),
             organization_id: None,
             connection_id: None,
+            return_to: None,
         }
     }
 
@@ -79,6 +84,12 @@ impl Failure {
     pub fn at(mut self, conn: &Connection) -> Self {
         self.organization_id = Some(conn.organization_id.clone());
         self.connection_id = Some(conn.id.clone());
+        self
+    }
+
+    /// The same refusal, remembering the consumed transaction's return target.
+    pub fn returning_to(mut self, return_to: &Option<String>) -> Self {
+        self.return_to = return_to.as_deref().map(Box::from);
         self
     }
 

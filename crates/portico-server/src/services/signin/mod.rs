@@ -152,7 +152,9 @@ pub async fn pick_connection(
 }
 
 /// Starts a login on `conn`: the IdP's URL and a stored transaction (browser mode: bound to the
-/// browser by the returned cookie). Not audited here: the browser entry point records failures.
+/// browser by the returned cookie). With `force_authn` the IdP must authenticate the person
+/// afresh (the provider's `prompt=login` / `max_age`). Not audited here: the browser entry point
+/// records failures.
 pub async fn start(
     state: &AppState,
     conn: &Connection,
@@ -160,6 +162,7 @@ pub async fn start(
     redirect_uri: String,
     return_to: Option<String>,
     login_hint: Option<String>,
+    force_authn: bool,
 ) -> Result<Started, Failure> {
     let provider = state.idp.provider(conn, &state.secrets).map_err(|e| {
         tracing::warn!(connection = %conn.id, error = %e, "connection unusable");
@@ -172,6 +175,7 @@ pub async fn start(
             state: state_param.clone(),
             redirect_uri: redirect_uri.clone(),
             login_hint,
+            force_authn,
             now,
         })
         .await
@@ -230,17 +234,21 @@ async fn complete_unaudited(state: &AppState, ctx: &ClientInfo, callback: Callba
             error,
         } => {
             let (tx, conn) = transaction::consume(state, &st, Mode::Browser, binding.as_deref()).await?;
-            if let Some((err, desc)) = error {
-                return Err(Failure::on(
-                    &conn,
-                    Kind::Invalid,
-                    "IDP_DENIED",
-                    format!("IdP returned {err}: {desc}"),
-                ));
+            let completed = async {
+                if let Some((err, desc)) = error {
+                    return Err(Failure::on(
+                        &conn,
+                        Kind::Invalid,
+                        "IDP_DENIED",
+                        format!("IdP returned {err}: {desc}"),
+                    ));
+                }
+                let pending = transaction::pending(&tx, &conn)?;
+                let input = LoginInput::OidcCode { code, iss };
+                verify::verify_and_admit(state, ctx, &conn, Some(pending), input).await
             }
-            let pending = transaction::pending(&tx, &conn)?;
-            let input = LoginInput::OidcCode { code, iss };
-            let completed = verify::verify_and_admit(state, ctx, &conn, Some(pending), input).await?;
+            .await
+            .map_err(|f| f.returning_to(&tx.return_to))?;
             Ok(SignedIn {
                 connection: conn,
                 return_to: tx.return_to,
@@ -253,17 +261,21 @@ async fn complete_unaudited(state: &AppState, ctx: &ClientInfo, callback: Callba
             saml_response,
         } => {
             let (tx, conn) = transaction::consume(state, &relay_state, Mode::Browser, binding.as_deref()).await?;
-            if conn.protocol != Protocol::Saml {
-                return Err(Failure::on(
-                    &conn,
-                    Kind::Invalid,
-                    "PROTOCOL_MISMATCH",
-                    format!("{} transaction presented at the SAML ACS", conn.protocol),
-                ));
+            let completed = async {
+                if conn.protocol != Protocol::Saml {
+                    return Err(Failure::on(
+                        &conn,
+                        Kind::Invalid,
+                        "PROTOCOL_MISMATCH",
+                        format!("{} transaction presented at the SAML ACS", conn.protocol),
+                    ));
+                }
+                let pending = transaction::pending(&tx, &conn)?;
+                let input = saml_input(&conn, saml_response)?;
+                verify::verify_and_admit(state, ctx, &conn, Some(pending), input).await
             }
-            let pending = transaction::pending(&tx, &conn)?;
-            let input = saml_input(&conn, saml_response)?;
-            let completed = verify::verify_and_admit(state, ctx, &conn, Some(pending), input).await?;
+            .await
+            .map_err(|f| f.returning_to(&tx.return_to))?;
             Ok(SignedIn {
                 connection: conn,
                 return_to: tx.return_to,

@@ -125,15 +125,7 @@ pub async fn search(
 
 /// A page of the directory's groups for the Organization API.
 pub async fn page(db: impl PgExecutor<'_>, dir: &str, page: &Page) -> Result<Paged<ScimGroup>, StoreError> {
-    let rows = sqlx::query_as::<_, ScimGroup>(&format!(
-        "SELECT {COLS} FROM scim_groups r WHERE r.directory_id = $1 AND ($2::text IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
-    ))
-    .bind(dir)
-    .bind(page.cursor.as_deref())
-    .bind(page.limit + 1)
-    .fetch_all(db)
-    .await?;
-    Ok(Paged::from_overfetch(rows, page.limit, |g| g.id.clone()))
+    super::page(db, "scim_groups", COLS, dir, page, |g: &ScimGroup| g.id.clone()).await
 }
 
 const MEMBER_COLS: &str =

@@ -75,3 +75,27 @@ where
     let q = sqlx::query_as::<_, T>(&sql).bind(dir).bind(offset).bind(limit);
     Ok((total, bind_all(q, binds).fetch_all(db).await?))
 }
+
+/// A keyset page of `table`'s rows (aliased `r`) in directory `dir`, by id, for the
+/// Organization API. `table` and `cols` are this crate's constants, never input.
+pub(crate) async fn page<T>(
+    db: impl sqlx::PgExecutor<'_>,
+    table: &'static str,
+    cols: &'static str,
+    dir: &str,
+    page: &crate::Page,
+    id: impl Fn(&T) -> String,
+) -> Result<crate::Paged<T>, crate::StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let rows = sqlx::query_as::<_, T>(&format!(
+        "SELECT {cols} FROM {table} r WHERE r.directory_id = $1 AND ($2::text IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
+    ))
+    .bind(dir)
+    .bind(page.cursor.as_deref())
+    .bind(page.limit + 1)
+    .fetch_all(db)
+    .await?;
+    Ok(crate::Paged::from_overfetch(rows, page.limit, id))
+}

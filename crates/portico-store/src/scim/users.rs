@@ -134,15 +134,7 @@ pub async fn search(
 
 /// A page of the directory's users for the Organization API.
 pub async fn page(db: impl PgExecutor<'_>, dir: &str, page: &Page) -> Result<Paged<ScimUser>, StoreError> {
-    let rows = sqlx::query_as::<_, ScimUser>(&format!(
-        "SELECT {COLS} FROM scim_users r WHERE r.directory_id = $1 AND ($2::text IS NULL OR r.id > $2) ORDER BY r.id LIMIT $3"
-    ))
-    .bind(dir)
-    .bind(page.cursor.as_deref())
-    .bind(page.limit + 1)
-    .fetch_all(db)
-    .await?;
-    Ok(Paged::from_overfetch(rows, page.limit, |u| u.id.clone()))
+    super::page(db, "scim_users", COLS, dir, page, |u: &ScimUser| u.id.clone()).await
 }
 
 /// Every user of a directory (directory deletion deprovisions them).

@@ -17,6 +17,7 @@
 pub mod autojoin;
 mod linking;
 pub mod provision;
+mod refusal;
 
 use portico_core::idp::ExternalIdentity;
 use portico_store::connections::Connection;

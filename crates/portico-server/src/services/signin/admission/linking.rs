@@ -17,7 +17,7 @@ use portico_store::users::User;
 use portico_store::{domains, identities, StoreError};
 use sqlx::{PgConnection, PgExecutor};
 
-use super::provision::Refusal;
+use super::refusal::Refusal;
 
 /// Refuses (`EMAIL_DOMAIN_CLAIMED`) an email of `domain` when another organization than the
 /// connection's has verified it. The outer error is the store's.

@@ -1,6 +1,7 @@
 //! Route assembly. Every route is registered through [`Api`], which also records it for the
 //! OpenAPI document, so the document covers every route by construction.
 
+pub mod cookies;
 pub mod cors;
 pub mod oauth2;
 pub mod ops;

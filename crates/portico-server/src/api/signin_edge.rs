@@ -1,19 +1,16 @@
 //! Where sign-in meets HTTP: the status of each kind of refusal (one table), the browser's
 //! redirects (`returnTo` on success, `app.url?error=CODE` on a refusal — a person never sees raw
-//! JSON), and the `Set-Cookie` headers of the session and the browser-binding cookie. The
+//! JSON), with the session and browser-binding cookies of [`super::cookies`]. The
 //! `services::signin` flow decides what happened; this module only says it in HTTP.
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::SESSION_COOKIE;
+use super::cookies::session_cookie;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::respond::redirect_with_cookies;
-use crate::services::signin::transaction::BINDING_COOKIE_PATH;
-use crate::services::signin::{BindingCookie, Failure, Kind, SignedIn};
+use crate::services::signin::{Failure, Kind, SignedIn};
 
 /// The HTTP status of a kind of refusal. Deterministic refusals are never a status an SDK
 /// retries (429/502/503/504 only for throttling and unreachable dependencies).
@@ -88,33 +85,4 @@ fn oauth_error(kind: Kind) -> &'static str {
         Kind::Internal => "server_error",
         _ => "access_denied",
     }
-}
-
-/// `Set-Cookie` of a binding cookie (set at the start, cleared at the callback).
-pub fn binding_set_cookie(c: &BindingCookie) -> String {
-    let (name, value, same_site, max_age) = (&c.name, &c.value, c.same_site, c.max_age_secs);
-    if max_age == 0 {
-        // Cleared: the attributes in the order the clearing cookie has always had.
-        let secure = if c.secure { "; Secure" } else { "" };
-        format!("{name}=; Path={BINDING_COOKIE_PATH}; HttpOnly; SameSite={same_site}{secure}; Max-Age=0")
-    } else {
-        let secure = if c.secure { "; Secure" } else { "" };
-        format!("{name}={value}; Path={BINDING_COOKIE_PATH}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}")
-    }
-}
-
-/// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure when the public URL is https.
-pub fn session_cookie(settings: &Settings, token: &SecretString, expires_at: DateTime<Utc>) -> String {
-    let max_age = (expires_at - Utc::now()).num_seconds().max(0);
-    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        token.expose_secret()
-    )
-}
-
-/// `Set-Cookie` that clears the session cookie.
-pub fn clear_session_cookie(settings: &Settings) -> String {
-    let secure = if settings.secure_cookies() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
 }

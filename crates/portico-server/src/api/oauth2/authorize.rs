@@ -426,7 +426,7 @@ async fn run(
     let mut cookies: Vec<String> = started
         .binding
         .iter()
-        .map(crate::api::signin_edge::binding_set_cookie)
+        .map(crate::api::cookies::binding_set_cookie)
         .collect();
     cookies.push(format!(
         "{}={binding}; Path=/oauth2/authorize/resume; HttpOnly; SameSite=Lax; Max-Age={ttl}{secure}",

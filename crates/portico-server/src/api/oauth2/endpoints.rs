@@ -249,7 +249,7 @@ pub async fn logout(
         tracing::error!(error = %e, "logout failed");
         return refused("The sign-out could not be processed.");
     }
-    let clear = crate::api::signin_edge::clear_session_cookie(&state.settings);
+    let clear = crate::api::cookies::clear_session_cookie(&state.settings);
     match target.and_then(|t| url::Url::parse(&t).ok()) {
         Some(mut u) => {
             if let Some(s) = q.get("state") {

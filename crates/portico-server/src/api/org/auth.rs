@@ -55,7 +55,7 @@ async fn sign_in(
     }
     let (created, user_id) =
         services::password::sign_in(&state, &ctx, &b.email, &b.password, b.totp_code.as_deref()).await?;
-    let cookie = crate::api::signin_edge::session_cookie(&state.settings, &created.token, created.session.expires_at);
+    let cookie = crate::api::cookies::session_cookie(&state.settings, &created.token, created.session.expires_at);
     let body = Envelope::ok(json!({
         "userId": user_id,
         "session": { "id": created.session.id, "method": "password", "mfa": created.session.mfa, "expiresAt": created.session.expires_at },
@@ -85,10 +85,7 @@ async fn sign_out(State(state): State<AppState>, ctx: ClientInfo, caller: Caller
     tx.commit().await?;
     let body = Envelope::ok(json!({ "signedOut": true })).message("Signed out");
     Ok((
-        [(
-            SET_COOKIE,
-            crate::api::signin_edge::clear_session_cookie(&state.settings),
-        )],
+        [(SET_COOKIE, crate::api::cookies::clear_session_cookie(&state.settings))],
         body,
     )
         .into_response())

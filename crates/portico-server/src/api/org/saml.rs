@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use portico_core::connection::Protocol;
 use portico_store::connections;
 
-use crate::api::signin_edge::{self as edge, binding_set_cookie};
+use crate::api::cookies::binding_set_cookie;
+use crate::api::signin_edge as edge;
 use crate::api::Api;
 use crate::auth::cookie;
 use crate::error::ApiError;

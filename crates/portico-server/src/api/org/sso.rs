@@ -12,7 +12,8 @@ use portico_store::{connections, orgs};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::api::signin_edge::{self as edge, binding_set_cookie};
+use crate::api::cookies::{binding_set_cookie, session_cookie};
+use crate::api::signin_edge as edge;
 use crate::api::Api;
 use crate::auth::cookie;
 use crate::auth::org::OrgAccess;
@@ -257,7 +258,7 @@ async fn ldap_sign_in(
     let done = signin::complete(&state, &ctx, callback).await?;
     let s = &done.completed.session.session;
     let token = &done.completed.session.token;
-    let cookie = edge::session_cookie(&state.settings, token, s.expires_at);
+    let cookie = session_cookie(&state.settings, token, s.expires_at);
     use secrecy::ExposeSecret;
     let body = Envelope::ok(serde_json::json!({
         "userId": done.completed.admitted.user.id,

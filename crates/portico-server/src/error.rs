@@ -79,6 +79,14 @@ pub enum ApiError {
         /// Human text.
         message: String,
     },
+    /// A SCIM request's fault (RFC 7644 §3.12), rendered with its `scimType`.
+    #[error("{message}")]
+    Scim {
+        /// What was wrong.
+        fault: ScimFault,
+        /// Human text (`detail`).
+        message: String,
+    },
     /// A dependency is down (503).
     #[error("{0}")]
     Unavailable(String),
@@ -110,6 +118,7 @@ impl ApiError {
             Self::Conflict(_) | Self::SsoNotReady => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Coded { status, .. } => *status,
+            Self::Scim { fault, .. } => fault.status(),
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -129,8 +138,73 @@ impl ApiError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::SsoAuthFailed => "SSO_AUTH_FAILED",
             Self::Coded { code, .. } => code,
+            Self::Scim { fault, .. } => fault.code(),
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+}
+
+/// What a SCIM request got wrong: the RFC 7644 §3.12 `scimType` (lower camel case), or Portico's
+/// code where the RFC names none. The SCIM service says which; its status is decided here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScimFault {
+    /// 400 `invalidFilter`.
+    InvalidFilter,
+    /// 400 `invalidPath`.
+    InvalidPath,
+    /// 400 `invalidSyntax`.
+    InvalidSyntax,
+    /// 400 `invalidValue`.
+    InvalidValue,
+    /// 400 `noTarget`.
+    NoTarget,
+    /// 400 `tooMany`.
+    TooMany,
+    /// 409 `uniqueness`.
+    Uniqueness,
+    /// 403 `FORBIDDEN` (a disabled directory).
+    Forbidden,
+    /// 404 `NOT_FOUND`.
+    NotFound,
+    /// 412 `PRECONDITION_FAILED` (`If-Match` does not match).
+    PreconditionFailed,
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    UnsupportedMediaType,
+}
+
+impl ScimFault {
+    /// HTTP status.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidFilter
+            | Self::InvalidPath
+            | Self::InvalidSyntax
+            | Self::InvalidValue
+            | Self::NoTarget
+            | Self::TooMany => StatusCode::BAD_REQUEST,
+            Self::Uniqueness => StatusCode::CONFLICT,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+
+    /// The `scimType`, or the stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::InvalidFilter => "invalidFilter",
+            Self::InvalidPath => "invalidPath",
+            Self::InvalidSyntax => "invalidSyntax",
+            Self::InvalidValue => "invalidValue",
+            Self::NoTarget => "noTarget",
+            Self::TooMany => "tooMany",
+            Self::Uniqueness => "uniqueness",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
         }
     }
 }

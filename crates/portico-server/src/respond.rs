@@ -202,7 +202,7 @@ pub fn render(family: Family, err: &RenderedError, request_id: &str) -> Value {
             }
             v
         }
-        Family::Scim => crate::api::scim::error_body(err),
+        Family::Scim => scim_error_body(err),
         Family::Sdk => {
             let mut v = json!({ "message": err.message, "code": err.code, "requestId": request_id });
             if let (Some(obj), Some((k, val))) = (v.as_object_mut(), &err.extra) {
@@ -211,6 +211,29 @@ pub fn render(family: Family, err: &RenderedError, request_id: &str) -> Value {
             v
         }
     }
+}
+
+/// The SCIM error message schema.
+pub const SCIM_ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// An error in the SCIM error schema: a lower-camel `code` is the `scimType`.
+pub fn scim_error_body(err: &RenderedError) -> Value {
+    let scim_type = if err.code.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Some(err.code)
+    } else if err.status == StatusCode::BAD_REQUEST {
+        Some("invalidSyntax")
+    } else {
+        None
+    };
+    let mut v = json!({
+        "schemas": [SCIM_ERROR_SCHEMA],
+        "status": err.status.as_u16().to_string(),
+        "detail": err.message,
+    });
+    if let (Some(t), Some(o)) = (scim_type, v.as_object_mut()) {
+        o.insert("scimType".into(), json!(t));
+    }
+    v
 }
 
 /// A framework-level failure (unknown route, wrong method, extractor rejection) as an ApiError.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{answer, ScimAuth};
 use crate::api::Api;
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 use crate::services::scim::query::MAX_COUNT;
 use crate::services::scim::resource::{scim_error, ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::services::scim::Scope;
@@ -102,7 +102,7 @@ async fn resource_type(
         .into_iter()
         .find(|t| t["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(name)))
         .map(|t| answer(StatusCode::OK, t, None, None))
-        .ok_or_else(|| scim_error(404, "NOT_FOUND", "no such resource type"))
+        .ok_or_else(|| scim_error(ScimFault::NotFound, "no such resource type"))
 }
 
 fn attr(name: &str, ty: &str, extra: Value) -> Value {
@@ -249,5 +249,5 @@ async fn schema(
         .into_iter()
         .find(|s| s["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))
         .map(|s| answer(StatusCode::OK, s, None, None))
-        .ok_or_else(|| scim_error(404, "NOT_FOUND", "no such schema"))
+        .ok_or_else(|| scim_error(ScimFault::NotFound, "no such schema"))
 }

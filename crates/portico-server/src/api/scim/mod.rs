@@ -1,7 +1,7 @@
 //! The SCIM 2.0 service (RFC 7644) under `{public_url}/scim/v2/{directoryId}`: every route,
 //! discovery included, needs that directory's bearer token; bodies are `application/scim+json`
 //! (`application/json` accepted) up to the server's body cap (413 beyond); errors use the SCIM
-//! error schema with `scimType` ([`error_body`]); requests are throttled per directory.
+//! error schema with `scimType` ([`crate::respond::scim_error_body`]); requests are throttled per directory.
 
 mod discovery;
 mod resources;
@@ -15,42 +15,19 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portico_core::token;
 use portico_store::scim::directories::{self, Directory};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Api;
-use crate::error::{ApiError, RenderedError};
+use crate::error::{ApiError, ScimFault};
 use crate::extract::ClientInfo;
 use crate::services::scim::resource::scim_error;
 use crate::services::scim::Scope;
 use crate::state::AppState;
 
-/// The SCIM error message schema.
-pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-
 /// Registers the SCIM routes.
 pub fn routes(api: Api) -> Api {
     let api = discovery::routes(api.section("scim", true));
     resources::routes(api)
-}
-
-/// An error in the SCIM error schema: a lower-camel `code` is the `scimType`.
-pub fn error_body(err: &RenderedError) -> Value {
-    let scim_type = if err.code.starts_with(|c: char| c.is_ascii_lowercase()) {
-        Some(err.code)
-    } else if err.status == StatusCode::BAD_REQUEST {
-        Some("invalidSyntax")
-    } else {
-        None
-    };
-    let mut v = json!({
-        "schemas": [ERROR_SCHEMA],
-        "status": err.status.as_u16().to_string(),
-        "detail": err.message,
-    });
-    if let (Some(t), Some(o)) = (scim_type, v.as_object_mut()) {
-        o.insert("scimType".into(), json!(t));
-    }
-    v
 }
 
 /// The directory a request's token reaches, with the request context.
@@ -97,7 +74,7 @@ impl FromRequestParts<AppState> for ScimAuth {
             .await?
             .ok_or_else(unauthorized)?;
         if !dir.is_active() {
-            return Err(scim_error(403, "FORBIDDEN", "this directory is disabled"));
+            return Err(scim_error(ScimFault::Forbidden, "this directory is disabled"));
         }
         state.limits.hit(
             &format!("scim:{}", dir.id),
@@ -123,8 +100,7 @@ impl FromRequest<AppState> for ScimBody {
         if let Some(ct) = ct.filter(|c| !c.is_empty()) {
             if ct != "application/scim+json" && ct != "application/json" {
                 return Err(scim_error(
-                    415,
-                    "UNSUPPORTED_MEDIA_TYPE",
+                    ScimFault::UnsupportedMediaType,
                     "Content-Type must be application/scim+json",
                 ));
             }
@@ -133,11 +109,11 @@ impl FromRequest<AppState> for ScimBody {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
             } else {
-                scim_error(400, "invalidSyntax", "could not read the request body")
+                scim_error(ScimFault::InvalidSyntax, "could not read the request body")
             }
         })?;
         let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| scim_error(400, "invalidSyntax", "the body is not valid JSON"))?;
+            .map_err(|_| scim_error(ScimFault::InvalidSyntax, "the body is not valid JSON"))?;
         Ok(Self(v))
     }
 }

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use super::query::RawParams;
 use super::resource::{group_input, invalid_value, render_group, scim_error, GroupInput, GROUP_SCHEMA, LIST_SCHEMA};
 use super::{check_if_match, effects, patch, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 
 fn not_found() -> ApiError {
-    scim_error(404, "NOT_FOUND", "no such group")
+    scim_error(ScimFault::NotFound, "no such group")
 }
 
 async fn render(s: &Scope<'_>, g: &ScimGroup) -> Result<Value, ApiError> {

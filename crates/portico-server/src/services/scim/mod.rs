@@ -11,6 +11,7 @@ pub mod users;
 
 use portico_store::scim::directories::Directory;
 
+use crate::error::ScimFault;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
 
@@ -49,8 +50,7 @@ pub fn check_if_match(if_match: Option<&str>, version: i64) -> Result<(), crate:
         Ok(())
     } else {
         Err(resource::scim_error(
-            412,
-            "PRECONDITION_FAILED",
+            ScimFault::PreconditionFailed,
             "the resource changed: its version does not match If-Match",
         ))
     }

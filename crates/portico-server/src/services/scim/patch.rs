@@ -12,7 +12,7 @@ use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, PatchPath, ValFil
 use serde_json::{Map, Value};
 
 use super::resource::{invalid_value, normalise, scim_error};
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 
 /// One operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +28,14 @@ pub fn apply(res: &mut Value, body: &Value) -> Result<(), ApiError> {
         .as_object()
         .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("operations")))
         .and_then(|(_, v)| v.as_array())
-        .ok_or_else(|| scim_error(400, "invalidSyntax", "a PatchOp body needs an Operations array"))?;
+        .ok_or_else(|| scim_error(ScimFault::InvalidSyntax, "a PatchOp body needs an Operations array"))?;
     if ops.len() > 1000 {
-        return Err(scim_error(400, "tooMany", "at most 1000 operations per PATCH"));
+        return Err(scim_error(ScimFault::TooMany, "at most 1000 operations per PATCH"));
     }
     for o in ops {
         let obj = o
             .as_object()
-            .ok_or_else(|| scim_error(400, "invalidSyntax", "each operation must be an object"))?;
+            .ok_or_else(|| scim_error(ScimFault::InvalidSyntax, "each operation must be an object"))?;
         let field = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
         let op = match field("op")
             .and_then(Value::as_str)
@@ -45,14 +45,19 @@ pub fn apply(res: &mut Value, body: &Value) -> Result<(), ApiError> {
             Some("add") => Op::Add,
             Some("replace") => Op::Replace,
             Some("remove") => Op::Remove,
-            _ => return Err(scim_error(400, "invalidSyntax", "op must be add, replace or remove")),
+            _ => {
+                return Err(scim_error(
+                    ScimFault::InvalidSyntax,
+                    "op must be add, replace or remove",
+                ))
+            }
         };
         let value = field("value").cloned().map(normalise);
         let path = match field("path") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.trim().to_owned()),
-            Some(_) => return Err(scim_error(400, "invalidPath", "path must be a string")),
+            Some(_) => return Err(scim_error(ScimFault::InvalidPath, "path must be a string")),
         };
         match path {
             None => pathless(res, op, value)?,
@@ -64,7 +69,7 @@ pub fn apply(res: &mut Value, body: &Value) -> Result<(), ApiError> {
 
 fn pathless(res: &mut Value, op: Op, value: Option<Value>) -> Result<(), ApiError> {
     if op == Op::Remove {
-        return Err(scim_error(400, "noTarget", "remove needs a path"));
+        return Err(scim_error(ScimFault::NoTarget, "remove needs a path"));
     }
     let Some(Value::Object(m)) = value else {
         return Err(invalid_value("an operation without a path needs an object value"));
@@ -102,9 +107,9 @@ fn is_schema_urn(k: &str) -> bool {
 
 fn parse_path(p: &str) -> Result<PatchPath, ApiError> {
     if p.len() > 400 {
-        return Err(scim_error(400, "invalidPath", "path is too long"));
+        return Err(scim_error(ScimFault::InvalidPath, "path is too long"));
     }
-    PatchPath::from_str(p).map_err(|_| scim_error(400, "invalidPath", format!("{p:?} is not a valid path")))
+    PatchPath::from_str(p).map_err(|_| scim_error(ScimFault::InvalidPath, format!("{p:?} is not a valid path")))
 }
 
 fn with_path(res: &mut Value, op: Op, p: &str, value: Option<Value>) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use portico_store::scim::filter::{compile, Kind, SqlFilter};
 use scim_v2::filter::Filter;
 
 use super::resource::{scim_error, Projection};
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 
 /// Longest filter accepted, in bytes.
 pub const MAX_FILTER_LEN: usize = 4096;
@@ -81,27 +81,26 @@ fn nesting(f: &str) -> usize {
 pub fn filter(raw: &str, kind: Kind) -> Result<SqlFilter, ApiError> {
     if raw.len() > MAX_FILTER_LEN {
         return Err(scim_error(
-            400,
-            "invalidFilter",
+            ScimFault::InvalidFilter,
             format!("the filter is longer than {MAX_FILTER_LEN} bytes"),
         ));
     }
     if nesting(raw) > MAX_FILTER_NESTING {
         return Err(scim_error(
-            400,
-            "invalidFilter",
+            ScimFault::InvalidFilter,
             format!("the filter nests deeper than {MAX_FILTER_NESTING} expressions"),
         ));
     }
-    let parsed = Filter::from_str(raw).map_err(|e| scim_error(400, "invalidFilter", format!("invalid filter: {e}")))?;
-    compile(&parsed, kind, 4).map_err(|e| scim_error(400, "invalidFilter", e.0))
+    let parsed =
+        Filter::from_str(raw).map_err(|e| scim_error(ScimFault::InvalidFilter, format!("invalid filter: {e}")))?;
+    compile(&parsed, kind, 4).map_err(|e| scim_error(ScimFault::InvalidFilter, e.0))
 }
 
 fn int(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     v.map(|s| {
         s.trim()
             .parse::<i64>()
-            .map_err(|_| scim_error(400, "invalidValue", format!("{name} must be an integer")))
+            .map_err(|_| scim_error(ScimFault::InvalidValue, format!("{name} must be an integer")))
     })
     .transpose()
 }

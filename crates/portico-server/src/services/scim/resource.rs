@@ -8,7 +8,7 @@ use portico_store::scim::groups::{Member, ScimGroup};
 use portico_store::scim::users::ScimUser;
 use serde_json::{json, Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 
 /// The core User schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -21,18 +21,18 @@ pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespons
 /// The PatchOp message.
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-/// A SCIM error (RFC 7644 §3.12): `scim_type` becomes `scimType`.
-pub fn scim_error(status: u16, scim_type: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Coded {
-        status: axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST),
-        code: scim_type,
+/// A SCIM error (RFC 7644 §3.12): the fault becomes `scimType` (its status is decided in
+/// [`crate::error`]), `detail` the human text.
+pub fn scim_error(fault: ScimFault, detail: impl Into<String>) -> ApiError {
+    ApiError::Scim {
+        fault,
         message: detail.into(),
     }
 }
 
 /// 400 `invalidValue`.
 pub fn invalid_value(detail: impl Into<String>) -> ApiError {
-    scim_error(400, "invalidValue", detail)
+    scim_error(ScimFault::InvalidValue, detail)
 }
 
 /// The normalised fields of a user resource.
@@ -110,7 +110,7 @@ fn opt_string(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiEr
 /// Checks and normalises a user resource (POST, PUT, or the result of a PATCH).
 pub fn user_input(body: Value) -> Result<UserInput, ApiError> {
     let Value::Object(m) = normalise(body) else {
-        return Err(scim_error(400, "invalidSyntax", "the body must be a JSON object"));
+        return Err(scim_error(ScimFault::InvalidSyntax, "the body must be a JSON object"));
     };
     let mut m = m;
     for k in ["id", "meta", "groups", "password", "schemas"] {
@@ -188,7 +188,7 @@ pub fn is_email(s: &str) -> bool {
 /// Checks and normalises a group resource.
 pub fn group_input(body: Value) -> Result<GroupInput, ApiError> {
     let Value::Object(m) = normalise(body) else {
-        return Err(scim_error(400, "invalidSyntax", "the body must be a JSON object"));
+        return Err(scim_error(ScimFault::InvalidSyntax, "the body must be a JSON object"));
     };
     let mut m = m;
     for k in ["id", "meta", "schemas"] {

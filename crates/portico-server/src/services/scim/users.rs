@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::query::{ListParams, RawParams};
 use super::resource::{render_user, scim_error, user_input, UserInput, LIST_SCHEMA, USER_SCHEMA};
 use super::{check_if_match, effects, patch, Scope};
-use crate::error::ApiError;
+use crate::error::{ApiError, ScimFault};
 
 fn fields(i: &UserInput) -> UserFields<'_> {
     UserFields {
@@ -27,8 +27,7 @@ fn fields(i: &UserInput) -> UserFields<'_> {
 fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict(c) if c == USER_NAME_UNIQUE => scim_error(
-            409,
-            "uniqueness",
+            ScimFault::Uniqueness,
             "a user with this userName already exists in the directory",
         ),
         other => other.into(),
@@ -36,7 +35,7 @@ fn store_err(e: StoreError) -> ApiError {
 }
 
 fn not_found() -> ApiError {
-    scim_error(404, "NOT_FOUND", "no such user")
+    scim_error(ScimFault::NotFound, "no such user")
 }
 
 async fn render(s: &Scope<'_>, u: &ScimUser) -> Result<Value, ApiError> {

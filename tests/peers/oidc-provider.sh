@@ -26,6 +26,8 @@
 #      OIDC_REDIRECT_URI (comma-separated; default http://127.0.0.1:8080/api/auth/sso/callback),
 #      OIDC_AUTO_LOGIN (e.g. alice: login+consent complete on GET), OIDC_PROVIDER_VERSION (9.13.3),
 #      OIDC_WATCH_PID (the provider exits by itself once this process is gone: test harnesses set their own pid),
+#      OIDC_NO_ISS=1 (an IdP before RFC 9207: no `iss` in authorization responses, not advertised in discovery),
+#      OIDC_ENV_PREFIX (the variables' prefix in DIR/env; default PORTICO_TEST_OIDC, so a second instance can sit beside),
 #      OIDC_NPM_CACHE (a folder where oidc-provider is installed once and linked into each DIR; default: none,
 #      install into DIR), OIDC_SELFTEST=1 (run walk.sh after start)
 # Needs node >= 20, npm and curl (oidc-provider 9 warns "Unsupported runtime" below Node 22 LTS but works on 20).
@@ -101,7 +103,7 @@ if curl -s -o /dev/null "$ISSUER/" 2>/dev/null; then
   echo "$HOST:$PORT is already in use; set OIDC_PORT" >&2; exit 1
 fi
 t0=$(date +%s%N)
-(cd "$DIR" && OIDC_HOST=$HOST OIDC_PORT=$PORT OIDC_KEYS_FILE="$DIR/jwks.json" OIDC_PID_FILE="$DIR/oidc-provider.pid" \
+(cd "$DIR" && OIDC_NO_ISS=${OIDC_NO_ISS:-} OIDC_HOST=$HOST OIDC_PORT=$PORT OIDC_KEYS_FILE="$DIR/jwks.json" OIDC_PID_FILE="$DIR/oidc-provider.pid" \
   exec nohup node provider.mjs >"$DIR/oidc-provider.log" 2>&1 </dev/null) &
 ready=
 for _ in $(seq 1 300); do
@@ -109,7 +111,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -n "$ready" ] || { echo "not ready:" >&2; cat "$DIR/oidc-provider.log" >&2; exit 1; }
-printf 'PORTICO_TEST_OIDC_ISSUER=%s\nPORTICO_TEST_OIDC_DIR=%s\n' "$ISSUER" "$DIR" >"$DIR/env"
+PREFIX=${OIDC_ENV_PREFIX:-PORTICO_TEST_OIDC}
+printf '%s_ISSUER=%s\n%s_DIR=%s\n' "$PREFIX" "$ISSUER" "$PREFIX" "$DIR" >"$DIR/env"
 echo "oidc-provider ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms (a new DIR also generates 2 RSA + 1 EC key)"
 cat <<EOF
 issuer:        $ISSUER

@@ -9,11 +9,13 @@
 //! - `idp_answers`: oversized and malformed IdP answers are deterministic 4xx;
 //! - `ldap_oracle`: after a successful bind every refusal answers and counts like a wrong password;
 //! - `domains_claimed`: verified domains are authoritative; linking rules (a)/(b);
-//! - `saml_session`: `SessionNotOnOrAfter` bounds the session, the assertion window does not.
+//! - `saml_session`: `SessionNotOnOrAfter` bounds the session, the assertion window does not;
+//! - `mixup`: OIDC mix-up through the shared callback (two real providers, the attacker's IdP).
 
 mod domains_claimed;
 mod idp_answers;
 mod ldap_oracle;
+mod mixup;
 mod saml_defaults;
 mod saml_session;
 mod sdk_reads;

@@ -1,6 +1,7 @@
 //! The real OpenID Provider (`oidc-provider` npm package) shared by the run: from
 //! `PORTICO_TEST_OIDC_ISSUER`/`PORTICO_TEST_OIDC_DIR` (set by `scripts/test`), or started once per
-//! process by `tests/peers/oidc-provider.sh` on a free port, exiting with this process.
+//! process by `tests/peers/oidc-provider.sh` on a free port, exiting with this process; and a
+//! second one without RFC 9207 `iss` ([`provider_without_iss`]) for the mix-up tests.
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ pub struct Provider {
 }
 
 static PROVIDER: OnceCell<Provider> = OnceCell::const_new();
+static PROVIDER_WITHOUT_ISS: OnceCell<Provider> = OnceCell::const_new();
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -25,46 +27,57 @@ fn repo_root() -> PathBuf {
 
 /// The shared provider.
 pub async fn provider() -> &'static Provider {
-    PROVIDER
-        .get_or_init(|| async {
-            if let (Ok(issuer), Ok(dir)) = (
-                std::env::var("PORTICO_TEST_OIDC_ISSUER"),
-                std::env::var("PORTICO_TEST_OIDC_DIR"),
-            ) {
-                return Provider {
-                    issuer,
-                    dir: PathBuf::from(dir),
-                };
-            }
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let dir = std::env::temp_dir().join(format!("portico-it-oidc-{}", std::process::id()));
-            let cache = std::env::temp_dir().join("portico-oidc-npm-cache");
-            let out = tokio::process::Command::new("bash")
-                .arg(repo_root().join("tests/peers/oidc-provider.sh"))
-                .arg("start")
-                .arg(&dir)
-                .env("OIDC_PORT", port.to_string())
-                .env("OIDC_WATCH_PID", std::process::id().to_string())
-                .env("OIDC_NPM_CACHE", &cache)
-                .output()
-                .await
-                .expect("run oidc-provider.sh");
-            assert!(
-                out.status.success(),
-                "oidc-provider failed to start: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Provider {
-                issuer: format!("http://127.0.0.1:{port}"),
-                dir,
-            }
-        })
+    PROVIDER.get_or_init(|| run("PORTICO_TEST_OIDC", "oidc", &[])).await
+}
+
+/// A second provider, predating RFC 9207: it neither advertises nor sends `iss` in its
+/// authorization responses (`OIDC_NO_ISS=1`; `PORTICO_TEST_OIDC_NOISS_*` from `scripts/test`).
+pub async fn provider_without_iss() -> &'static Provider {
+    PROVIDER_WITHOUT_ISS
+        .get_or_init(|| run("PORTICO_TEST_OIDC_NOISS", "oidc-noiss", &[("OIDC_NO_ISS", "1")]))
         .await
+}
+
+/// The provider `scripts/test` started (`{prefix}_ISSUER`, `{prefix}_DIR`), else one started
+/// here on a free port, exiting with this process.
+async fn run(prefix: &str, name: &str, env: &[(&str, &str)]) -> Provider {
+    if let (Ok(issuer), Ok(dir)) = (
+        std::env::var(format!("{prefix}_ISSUER")),
+        std::env::var(format!("{prefix}_DIR")),
+    ) {
+        return Provider {
+            issuer,
+            dir: PathBuf::from(dir),
+        };
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("portico-it-{name}-{}", std::process::id()));
+    let cache = std::env::temp_dir().join("portico-oidc-npm-cache");
+    let out = tokio::process::Command::new("bash")
+        .arg(repo_root().join("tests/peers/oidc-provider.sh"))
+        .arg("start")
+        .arg(&dir)
+        .env("OIDC_PORT", port.to_string())
+        .env("OIDC_WATCH_PID", std::process::id().to_string())
+        .env("OIDC_NPM_CACHE", &cache)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("run oidc-provider.sh");
+    assert!(
+        out.status.success(),
+        "oidc-provider failed to start: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Provider {
+        issuer: format!("http://127.0.0.1:{port}"),
+        dir,
+    }
 }
 
 /// Live key rotation at the provider.
@@ -114,7 +127,14 @@ pub async fn to_callback(app: &TestApp, b: &reqwest::Client, login_path: &str, u
         "login start: {}",
         r.text().await.unwrap_or_default()
     );
-    let mut next = location(&r, &app.base).expect("location");
+    let next = location(&r, &app.base).expect("location");
+    through_idp(app, b, next, user, password).await
+}
+
+/// Drives browser `b` from `next` (a URL at the provider) through its login and consent forms
+/// to the moment it is sent back to Portico's callback: returns that callback URL (not yet
+/// requested).
+pub async fn through_idp(app: &TestApp, b: &reqwest::Client, mut next: String, user: &str, password: &str) -> String {
     for _ in 0..20 {
         if next.starts_with(&format!("{}/api/auth/sso/callback", app.base)) {
             return next;

@@ -13,6 +13,9 @@ const REDIRECT_URI = process.env.OIDC_REDIRECT_URI || 'http://127.0.0.1:8080/api
 const KEYS_FILE = process.env.OIDC_KEYS_FILE || '';
 const AUTO_LOGIN = process.env.OIDC_AUTO_LOGIN || '';
 const WATCH_PID = Number(process.env.OIDC_WATCH_PID || 0);
+// OIDC_NO_ISS=1: an IdP that predates RFC 9207 (neither advertises nor sends `iss` in authorization
+// responses), the victim's IdP of the mix-up tests.
+const NO_ISS = process.env.OIDC_NO_ISS === '1';
 if (process.env.OIDC_PID_FILE) fs.writeFileSync(process.env.OIDC_PID_FILE, String(process.pid));
 
 // Exit once the test process that started us is gone, so no provider outlives its test run.
@@ -96,6 +99,24 @@ function makeProvider(jwks) {
       return acct && { accountId: id, async claims() { return { sub: id, ...acct.claims }; } };
     },
   });
+  if (NO_ISS) {
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.path === '/.well-known/openid-configuration' && ctx.body && typeof ctx.body === 'object') {
+        delete ctx.body.authorization_response_iss_parameter_supported;
+      }
+      const location = ctx.response.get('location');
+      if (location && ctx.status >= 300 && ctx.status < 400) {
+        try {
+          const url = new URL(location);
+          if (url.searchParams.has('iss')) {
+            url.searchParams.delete('iss');
+            ctx.response.set('location', url.toString());
+          }
+        } catch { /* a relative location is no authorization response */ }
+      }
+    });
+  }
   const { Client } = provider;
   const redirectUriAllowed = Client.prototype.redirectUriAllowed;
   Client.prototype.redirectUriAllowed = function loopbackAware(value) {

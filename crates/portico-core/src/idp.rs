@@ -73,6 +73,11 @@ pub struct PendingLogin {
     /// than this instant (unix seconds; OIDC checks the ID token's `auth_time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reauth_since: Option<i64>,
+    /// The whole authorization response comes back to Portico's own callback (a browser login),
+    /// so a missing RFC 9207 `iss` means something when the provider advertises sending it.
+    /// An SDK login's server-to-server callback carries only `code` and `state`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub iss_expected: bool,
 }
 
 /// How a login begins.

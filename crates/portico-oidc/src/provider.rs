@@ -37,7 +37,6 @@ struct Discovered {
     key: Url,
     meta: Arc<CoreProviderMetadata>,
     /// The provider advertises RFC 9207 `iss` in authorization responses.
-    #[allow(dead_code)]
     iss_supported: bool,
 }
 
@@ -233,6 +232,8 @@ impl IdentityProvider for OidcProvider {
                 request_id: None,
                 redirect_uri: ctx.redirect_uri.clone(),
                 reauth_since: ctx.force_authn.then(|| ctx.now.timestamp()),
+                // Set by the server for the logins answered at its own callback.
+                iss_expected: false,
             },
         })
     }
@@ -259,15 +260,25 @@ impl IdentityProvider for OidcProvider {
         }
         let found = self.discover().await?;
 
-        // RFC 9207: refuse a response from another issuer before its code goes anywhere.
-        if let Some(iss) = iss.as_deref() {
-            if iss != found.issuer() {
+        // RFC 9207: refuse a response from another issuer before its code goes anywhere, and,
+        // where the whole response reached Portico, one without `iss` from a provider that
+        // advertises sending it (§2.4).
+        match iss.as_deref() {
+            Some(iss) if iss != found.issuer() => {
                 return Err(IdpError::InvalidAssertion(format!(
                     "the authorization response's `iss` is `{}`, not the connection's issuer `{}` (RFC 9207)",
                     clip(iss),
                     found.issuer()
                 )));
             }
+            None if found.iss_supported && pending.iss_expected => {
+                return Err(IdpError::InvalidAssertion(format!(
+                    "the authorization response has no `iss`, but `{}` advertises \
+                     authorization_response_iss_parameter_supported (RFC 9207)",
+                    found.issuer()
+                )));
+            }
+            _ => {}
         }
 
         let client = self.client((*found.meta).clone(), &pending.redirect_uri)?;

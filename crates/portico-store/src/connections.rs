@@ -203,6 +203,26 @@ pub async fn record_test(db: impl PgExecutor<'_>, id: &str, success: bool) -> Re
     Ok(())
 }
 
+/// Records what a test learnt about an OIDC connection's IdP (`issParameterSupported` in
+/// `config`), only while its issuer is still `issuer` (a concurrent change voids the fact).
+pub async fn record_iss_support(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    issuer: &str,
+    supported: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sso_connections SET config = jsonb_set(config, '{issParameterSupported}', to_jsonb($3::boolean))
+         WHERE id = $1 AND config->>'issuerUrl' = $2",
+    )
+    .bind(id)
+    .bind(issuer)
+    .bind(supported)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// True when the organization has an active connection whose last test passed.
 pub async fn has_ready(db: impl PgExecutor<'_>, org_id: &str) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar::<_, bool>(

@@ -204,7 +204,9 @@ async fn redeem(
 ) -> Resp {
     let state = query(attacker_url)["state"].clone();
     let mut u = url::Url::parse(&format!("{}{callback_path}", app.base)).unwrap();
-    u.query_pairs_mut().append_pair("code", code).append_pair("state", &state);
+    u.query_pairs_mut()
+        .append_pair("code", code)
+        .append_pair("state", &state);
     oidc::finish(attacker, u.as_str()).await
 }
 
@@ -238,7 +240,11 @@ async fn without_protection_the_mix_up_succeeds_and_the_test_warns() {
     assert_eq!(r.status, 302);
     assert!(location(&r).contains("error="), "{}", location(&r));
     let stolen = idp.codes();
-    assert_eq!(stolen.len(), 1, "Portico sent the victim IdP's code to the attacker's token endpoint");
+    assert_eq!(
+        stolen.len(),
+        1,
+        "Portico sent the victim IdP's code to the attacker's token endpoint"
+    );
     let r = redeem(&app, &attacker, &attacker_url, "/api/auth/sso/callback", &stolen[0]).await;
     let cookie = session_cookie(&r).expect("the attacker is signed in as the victim");
     let me = app.me_with_cookie(&cookie).await;
@@ -257,9 +263,11 @@ async fn without_protection_the_mix_up_succeeds_and_the_test_warns() {
     assert_eq!(warning["ok"], true);
     assert_eq!(warning["warning"], true);
     let fix = warning["message"].as_str().unwrap();
-    assert!(fix.contains("dedicatedCallback") && fix.contains(&format!("/api/auth/sso/callback/{cv_id}")), "{fix}");
+    assert!(
+        fix.contains("dedicatedCallback") && fix.contains(&format!("/api/auth/sso/callback/{cv_id}")),
+        "{fix}"
+    );
     assert_eq!(connection(&app, &victim, &cv_id).await["mixUpProtection"], "none");
-
 }
 
 #[tokio::test]
@@ -282,7 +290,11 @@ async fn a_dedicated_callback_stops_the_mix_up() {
     let t = test_connection(&app, &victim, &cv_id).await;
     assert_eq!(t["mixUpProtection"], "dedicated_callback", "{t}");
     assert!(
-        !t["checks"].as_array().unwrap().iter().any(|c| c["name"] == "mix_up_protection"),
+        !t["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "mix_up_protection"),
         "{t}"
     );
     let dedicated = format!("/api/auth/sso/callback/{cv_id}");
@@ -321,9 +333,15 @@ async fn a_dedicated_callback_stops_the_mix_up() {
     assert_eq!(stolen.len(), 1);
     let r = redeem(&app, &attacker, &attacker_url, &dedicated, &stolen[0]).await;
     assert!(session_cookie(&r).is_none(), "{:?}", r.headers);
-    assert!(location(&r).ends_with("?error=TOKEN_EXCHANGE_FAILED"), "{}", location(&r));
-    let (attacker, attacker_url, _, _) = bounce(&app, &idp, Some(&shared)).await;
+    assert!(
+        location(&r).ends_with("?error=TOKEN_EXCHANGE_FAILED"),
+        "{}",
+        location(&r)
+    );
+    let (attacker, attacker_url, victim_browser, callback) = bounce(&app, &idp, Some(&shared)).await;
+    let _ = oidc::finish(&victim_browser, &callback).await;
     let stolen = idp.codes();
+    assert_eq!(stolen.len(), 2);
     let r = redeem(&app, &attacker, &attacker_url, "/api/auth/sso/callback", &stolen[1]).await;
     assert!(session_cookie(&r).is_none(), "{:?}", r.headers);
     assert!(location(&r).ends_with("?error=CALLBACK_MISMATCH"), "{}", location(&r));
@@ -370,7 +388,11 @@ async fn iss_is_required_when_the_idp_advertises_it() {
     let t = test_connection(&app, &victim, &cv_id).await;
     assert_eq!(t["mixUpProtection"], "iss", "{t}");
     assert!(
-        !t["checks"].as_array().unwrap().iter().any(|c| c["name"] == "mix_up_protection"),
+        !t["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "mix_up_protection"),
         "{t}"
     );
     assert_eq!(connection(&app, &victim, &cv_id).await["mixUpProtection"], "iss");

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use portico_core::idp::{CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginInput};
+use portico_core::idp::{CompleteContext, ExternalIdentity, IdentityProvider, IdpError, LoginInput, PendingLogin};
 use portico_http::OutboundPolicy;
 use portico_oidc::{OidcProvider, OidcRuntime};
 use serde_json::{json, Value};
@@ -580,4 +580,36 @@ async fn the_test_reports_discovery_facts() {
     );
     assert_eq!(report.facts["tokenEndpoint"], json!(format!("{}/token", s.fx.base)));
     assert_eq!(report.facts["jwksUri"], json!(format!("{}/jwks", s.fx.base)));
+}
+
+#[tokio::test]
+async fn iss_is_required_when_advertised_for_logins_answered_at_portico() {
+    let s = setup().await;
+    s.fx.state.lock().unwrap().iss_advertised = true;
+    let (_, pending) = begin(&s.provider, &login_ctx(None)).await;
+    let claims = honest_claims(&s.fx, pending.nonce.as_deref().unwrap());
+    // A browser login (the whole response reached Portico) without `iss`: refused, no exchange.
+    let browser = PendingLogin {
+        iss_expected: true,
+        ..pending.clone()
+    };
+    let code = unique_code();
+    s.fx.on_code(&code, TokenReply::IdToken(Some(sign(&claims, Signer::Issuer))));
+    let err = s
+        .provider
+        .complete_login(&complete_ctx(&browser), code_input(&code, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, IdpError::InvalidAssertion(ref m) if m.contains("no `iss`")),
+        "{err:?}"
+    );
+    assert_eq!(s.fx.hits("/token"), 0, "the code went nowhere");
+    // An SDK login's server-to-server callback cannot carry `iss`: accepted without it.
+    let id = s
+        .provider
+        .complete_login(&complete_ctx(&pending), code_input(&code, None))
+        .await
+        .unwrap();
+    assert_eq!(id.subject, "user-123");
 }

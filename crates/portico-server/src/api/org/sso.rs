@@ -1,5 +1,6 @@
 //! Seed-004 SSO: `settings/sso` (+ `/test`), the canonical entry point
-//! `GET /api/auth/sso/{slug}/login`, and the one shared callback `GET /api/auth/sso/callback`.
+//! `GET /api/auth/sso/{slug}/login`, the one shared callback `GET /api/auth/sso/callback`, and a
+//! connection's dedicated one `GET /api/auth/sso/callback/{connectionId}`.
 
 use std::collections::HashMap;
 
@@ -61,6 +62,11 @@ pub fn routes(api: Api) -> Api {
             "/api/auth/sso/callback",
             "The shared OIDC callback: completes the login, sets the session",
             oidc_callback,
+        )
+        .get(
+            "/api/auth/sso/callback/{connectionId}",
+            "A connection's dedicated OIDC callback (dedicatedCallback: mix-up protection)",
+            oidc_dedicated_callback,
         )
         .post(
             "/api/auth/sso/{slug}/ldap",
@@ -193,6 +199,27 @@ async fn oidc_callback(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    oidc_callback_at(state, ctx, headers, q, None).await
+}
+
+/// `GET /api/auth/sso/callback/{connectionId}`: a connection's dedicated OIDC callback.
+async fn oidc_dedicated_callback(
+    State(state): State<AppState>,
+    ctx: ClientInfo,
+    headers: HeaderMap,
+    Path(connection_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    oidc_callback_at(state, ctx, headers, q, Some(connection_id)).await
+}
+
+async fn oidc_callback_at(
+    state: AppState,
+    ctx: ClientInfo,
+    headers: HeaderMap,
+    q: HashMap<String, String>,
+    arrived_on: Option<String>,
+) -> Response {
     if let Err(e) = state
         .limits
         .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)
@@ -204,6 +231,7 @@ async fn oidc_callback(
     let binding = cookie(&headers, &cookie_name);
     let clear = binding_set_cookie(&transaction::clear_binding_cookie(&state.settings, cookie_name));
     let callback = Callback::BrowserOidc {
+        arrived_on,
         state: state_param,
         binding,
         code: q.get("code").cloned().unwrap_or_default(),

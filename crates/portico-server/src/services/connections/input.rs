@@ -37,6 +37,8 @@ pub struct ConnectionInput {
     #[serde(default)]
     pub(super) token_endpoint_auth_method: Patch<String>,
     #[serde(default)]
+    pub(super) dedicated_callback: Patch<bool>,
+    #[serde(default)]
     pub(super) idp_entity_id: Patch<String>,
     #[serde(default)]
     pub(super) idp_sso_url: Patch<String>,
@@ -132,7 +134,12 @@ impl ConnectionInput {
     fn merge_into(&mut self, settings: &mut ProtocolSettings) {
         match settings {
             ProtocolSettings::Oidc(s) => {
+                if self.issuer_url.is_present() {
+                    // What the last test learnt about the IdP is void for another issuer.
+                    s.iss_parameter_supported = None;
+                }
                 put(&mut s.issuer_url, &mut self.issuer_url);
+                put(&mut s.dedicated_callback, &mut self.dedicated_callback);
                 put(&mut s.client_id, &mut self.client_id);
                 put(&mut s.token_endpoint_auth_method, &mut self.token_endpoint_auth_method);
             }
@@ -186,6 +193,7 @@ impl ConnectionInput {
             ("clientId", given(&self.client_id)),
             ("clientSecret", given(&self.client_secret)),
             ("tokenEndpointAuthMethod", given(&self.token_endpoint_auth_method)),
+            ("dedicatedCallback", given(&self.dedicated_callback)),
             ("idpEntityId", given(&self.idp_entity_id)),
             ("idpSsoUrl", given(&self.idp_sso_url)),
             ("idpCertificate", given(&self.idp_certificate)),

@@ -189,6 +189,8 @@ pub async fn test(
             r
         }
     };
+    let mut report = report;
+    mix_up_findings(state, conn, &mut report).await?;
     let success = report.success();
     connections::record_test(&state.db, &conn.id, success).await?;
     let mut e = event(ctx, Some(&access.caller), Some(&access.org.id), "sso_connection.test");
@@ -198,3 +200,37 @@ pub async fn test(
     audit::record(&state.db, e).await?;
     Ok(report)
 }
+
+/// What an OIDC test learnt about mix-up protection: whether the IdP advertises RFC 9207 `iss`
+/// (kept on the connection for its view), and, when no protection holds, a warning with the fix.
+async fn mix_up_findings(
+    state: &AppState,
+    conn: &Connection,
+    report: &mut portico_core::idp::CheckReport,
+) -> Result<(), ApiError> {
+    let Ok(mut s) = <settings::OidcSettings as settings::ProtocolFields>::of(conn) else {
+        return Ok(());
+    };
+    let Some(iss) = report.facts.get(ISS_FACT).and_then(serde_json::Value::as_bool) else {
+        return Ok(());
+    };
+    if let Some(issuer) = &s.issuer_url {
+        connections::record_iss_support(&state.db, &conn.id, issuer, iss).await?;
+    }
+    s.iss_parameter_supported = Some(iss);
+    if s.mix_up_protection() == settings::MixUpProtection::None {
+        let url = crate::services::signin::mixup::dedicated_url(&state.settings, &conn.id);
+        report.warn(
+            "mix_up_protection",
+            format!(
+                "the identity provider does not advertise RFC 9207 `iss` and this connection shares the callback \
+                 with every organization, so another organization's malicious IdP could obtain its authorization \
+                 codes (mix-up): register {url} at the identity provider, then set dedicatedCallback: true"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The test fact of the OIDC adapter: the IdP advertises RFC 9207 `iss`.
+const ISS_FACT: &str = "issParameterSupported";

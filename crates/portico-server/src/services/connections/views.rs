@@ -51,6 +51,9 @@ pub fn view(c: &Connection) -> Value {
                 obj.insert("idpCertificate".into(), json!(first));
             }
         }
+        if let Some(ProtocolSettings::Oidc(s)) = &settings {
+            obj.insert("mixUpProtection".into(), json!(s.mix_up_protection().as_str()));
+        }
         obj.insert("clientSecretSet".into(), json!(c.client_secret.is_some()));
         if c.protocol == Protocol::Ldap {
             obj.insert("ldapBindPasswordSet".into(), json!(c.ldap_bind_password.is_some()));
@@ -68,10 +71,15 @@ pub fn test_view(c: &Connection, report: &CheckReport) -> Value {
     });
     if let Some(obj) = v.as_object_mut() {
         match settings(c) {
-            Some(ProtocolSettings::Oidc(s)) => {
-                if let Some(issuer) = s.issuer_url {
+            Some(ProtocolSettings::Oidc(mut s)) => {
+                if let Some(issuer) = s.issuer_url.take() {
                     obj.insert("issuer".into(), json!(issuer));
                 }
+                // What the test just learnt wins over what an earlier one stored.
+                if let Some(iss) = report.facts.get("issParameterSupported").and_then(Value::as_bool) {
+                    s.iss_parameter_supported = Some(iss);
+                }
+                obj.insert("mixUpProtection".into(), json!(s.mix_up_protection().as_str()));
             }
             Some(ProtocolSettings::Saml(s)) => {
                 if let Some(id) = s.idp_entity_id {
@@ -82,6 +90,12 @@ pub fn test_view(c: &Connection, report: &CheckReport) -> Value {
                 }
             }
             Some(ProtocolSettings::Ldap(_)) | None => {}
+        }
+        // What the test learnt from the IdP (discovery endpoints, metadata) wins over settings.
+        for (k, v) in &report.facts {
+            if k != "issParameterSupported" {
+                obj.insert(k.clone(), v.clone());
+            }
         }
         if let Some(f) = report.first_failure() {
             obj.insert("error".into(), json!(format!("{}: {}", f.name, f.message)));

@@ -18,6 +18,7 @@
 pub mod admission;
 pub mod failure;
 pub mod ldap;
+pub mod mixup;
 pub mod replay;
 pub mod transaction;
 mod verify;
@@ -61,8 +62,10 @@ pub struct SignedIn {
 
 /// What came back to one of the entry points, for [`complete`].
 pub enum Callback {
-    /// The browser at the shared OIDC callback (`GET /api/auth/sso/callback`).
+    /// The browser at an OIDC callback (`GET /api/auth/sso/callback[/{connectionId}]`).
     BrowserOidc {
+        /// The connection id of a dedicated callback path; None for the shared one.
+        arrived_on: Option<String>,
         /// `state`.
         state: String,
         /// The binding cookie the browser presented.
@@ -152,7 +155,8 @@ pub async fn pick_connection(
 }
 
 /// Starts a login on `conn`: the IdP's URL and a stored transaction (browser mode: bound to the
-/// browser by the returned cookie). With `force_authn` the IdP must authenticate the person
+/// browser by the returned cookie, and answered at the connection's dedicated callback instead
+/// of `redirect_uri` when it has one, [`mixup`]). With `force_authn` the IdP must authenticate the person
 /// afresh (the provider's `prompt=login` / `max_age`). Not audited here: the browser entry point
 /// records failures.
 pub async fn start(
@@ -168,6 +172,10 @@ pub async fn start(
         tracing::warn!(connection = %conn.id, error = %e, "connection unusable");
         Failure::from(e).at(conn)
     })?;
+    let redirect_uri = match mode {
+        Mode::Browser => mixup::browser_redirect_uri(&state.settings, conn, redirect_uri),
+        Mode::Sdk => redirect_uri,
+    };
     let state_param = token::random_urlsafe(32);
     let now = Utc::now();
     let start = provider
@@ -191,6 +199,11 @@ pub async fn start(
                 binding: None,
             })
         }
+    };
+    // Browser logins are answered at Portico's own callback: a missing `iss` means something.
+    let pending = portico_core::idp::PendingLogin {
+        iss_expected: mode == Mode::Browser,
+        ..pending
     };
     let binding = (mode == Mode::Browser).then(|| token::random_urlsafe(32));
     let binding_digest = binding.as_deref().map(token::digest);
@@ -227,6 +240,7 @@ pub async fn complete(state: &AppState, ctx: &ClientInfo, callback: Callback) ->
 async fn complete_unaudited(state: &AppState, ctx: &ClientInfo, callback: Callback) -> Result<SignedIn, Failure> {
     match callback {
         Callback::BrowserOidc {
+            arrived_on,
             state: st,
             binding,
             code,
@@ -235,6 +249,8 @@ async fn complete_unaudited(state: &AppState, ctx: &ClientInfo, callback: Callba
         } => {
             let (tx, conn) = transaction::consume(state, &st, Mode::Browser, binding.as_deref()).await?;
             let completed = async {
+                // Before anything of the answer is used (the transaction is spent all the same).
+                mixup::check_arrival(&conn, arrived_on.as_deref())?;
                 if let Some((err, desc)) = error {
                     return Err(Failure::on(
                         &conn,

@@ -19,7 +19,7 @@ mod oidc;
 mod saml;
 
 pub use ldap::LdapSettings;
-pub use oidc::OidcSettings;
+pub use oidc::{MixUpProtection, OidcSettings};
 pub use saml::SamlSettings;
 
 /// One protocol's settings as stored in `config`.

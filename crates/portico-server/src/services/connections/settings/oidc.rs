@@ -25,6 +25,14 @@ pub struct OidcSettings {
     /// Scopes requested instead of the adapter's default (internal: no API field sets it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// Browser logins come back to `{public_url}/api/auth/sso/callback/{connectionId}` instead
+    /// of the shared callback (mix-up protection, SPEC §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_callback: Option<bool>,
+    /// What the last connection test learnt: the IdP advertises RFC 9207 `iss` in its
+    /// authorization responses (internal: written by the test, cleared with the issuer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss_parameter_supported: Option<bool>,
     /// Stored keys this version does not know.
     #[serde(flatten)]
     pub unknown: Map<String, Value>,
@@ -32,14 +40,53 @@ pub struct OidcSettings {
 
 impl ProtocolFields for OidcSettings {
     const PROTOCOL: Protocol = Protocol::Oidc;
-    const INTERNAL: &'static [&'static str] = &["scopes"];
+    const INTERNAL: &'static [&'static str] = &["scopes", "issParameterSupported"];
 
     fn unknown(&self) -> &Map<String, Value> {
         &self.unknown
     }
 }
 
+/// Which protection against the OIDC mix-up holds for a connection (`mixUpProtection`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixUpProtection {
+    /// Its logins come back on its own callback path (`dedicatedCallback`).
+    DedicatedCallback,
+    /// Its IdP advertises RFC 9207 `iss`, which is then required and checked.
+    Iss,
+    /// Neither: a malicious IdP of another organization could obtain its codes.
+    None,
+}
+
+impl MixUpProtection {
+    /// Wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DedicatedCallback => "dedicated_callback",
+            Self::Iss => "iss",
+            Self::None => "none",
+        }
+    }
+}
+
 impl OidcSettings {
+    /// True when browser logins use the connection's dedicated callback.
+    pub fn dedicated(&self) -> bool {
+        self.dedicated_callback == Some(true)
+    }
+
+    /// The protection that holds: the dedicated callback (Portico's own guarantee) first, then
+    /// `iss` as the last test learnt it, else none.
+    pub fn mix_up_protection(&self) -> MixUpProtection {
+        if self.dedicated() {
+            MixUpProtection::DedicatedCallback
+        } else if self.iss_parameter_supported == Some(true) {
+            MixUpProtection::Iss
+        } else {
+            MixUpProtection::None
+        }
+    }
+
     /// Refuses settings an OIDC login could not use, naming the field.
     pub fn validate(&self, conn: &Connection, rules: UrlRules) -> Result<(), ApiError> {
         let issuer = self

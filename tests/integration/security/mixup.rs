@@ -31,11 +31,14 @@ use serde_json::{json, Value};
 use crate::support::oidc::{self, browser};
 use crate::support::{session_cookie, sessions_by_method, Owner, Resp, TestApp};
 
+/// Every form the attacker's token endpoint was sent.
+type Seen = Arc<Mutex<Vec<HashMap<String, String>>>>;
+
 /// The attacker's IdP: discovery and an empty JWKS; its token endpoint records every form it is
 /// sent (the codes Portico hands it) and refuses them.
 struct AttackerIdp {
     issuer: String,
-    received: Arc<Mutex<Vec<HashMap<String, String>>>>,
+    received: Seen,
 }
 
 impl AttackerIdp {
@@ -65,8 +68,7 @@ impl AttackerIdp {
             .route(
                 "/token",
                 post(
-                    |State(seen): State<Arc<Mutex<Vec<HashMap<String, String>>>>>,
-                     Form(f): Form<HashMap<String, String>>| async move {
+                    |State(seen): State<Seen>, Form(f): Form<HashMap<String, String>>| async move {
                         seen.lock().unwrap().push(f);
                         (
                             axum::http::StatusCode::BAD_REQUEST,

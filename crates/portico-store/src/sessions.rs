@@ -154,9 +154,11 @@ const IN_ORG: &str = "UPDATE sessions SET revoked_at = now()
             AND EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = $2 AND m.user_id = sessions.user_id))";
 
 /// Live sessions of an organization in id order: its SSO sessions (`sso_only`: only those) and its
-/// members' unscoped sessions. Index-driven at any size: one branch walks `(organization_id, id)`
-/// from the cursor, the other each member's `(user_id, id)` from the cursor; each branch stops at
-/// the page size, and the merged page is exact because both are cut at the same cursor.
+/// members' unscoped sessions. Index-driven at any size: one branch walks `sessions (organization_id,
+/// id)` from the cursor, the other `member_sessions (organization_id, session_id)` (kept by triggers,
+/// migration 0018) from the cursor; each branch stops at the page size, so a page costs the same
+/// whatever the number of members, and the merged page is exact because both are cut at the same
+/// cursor.
 pub async fn for_org(
     db: impl PgExecutor<'_>,
     org_id: &str,
@@ -177,10 +179,8 @@ pub async fn for_org(
     } else {
         format!(
             "({sso}) UNION ALL
-             (SELECT s.* FROM memberships m
-              CROSS JOIN LATERAL (SELECT s.* FROM sessions s WHERE s.user_id = m.user_id AND s.organization_id IS NULL
-                                  AND {LIVE} ORDER BY s.id LIMIT $3) s
-              WHERE m.organization_id = $1 ORDER BY s.id LIMIT $3)"
+             (SELECT s.* FROM member_sessions ms JOIN sessions s ON s.id = ms.session_id
+              WHERE ms.organization_id = $1 AND ms.session_id > $2 AND {LIVE} ORDER BY ms.session_id LIMIT $3)"
         )
     };
     let rows = sqlx::query_as::<_, SessionView>(&format!(

@@ -62,7 +62,10 @@ async fn keyset_pages_are_exact() {
     seed(&url, 2_000, 2).await;
     let db = portico_store::connect(&url, 2).await.unwrap();
     // Edge cases in the small organization: a member with more unscoped sessions than a page, a
-    // revoked and an expired one, and a member's session scoped to another organization.
+    // revoked and an expired one, and a member's session scoped to another organization; then the
+    // writes the members' listing index (member_sessions) must follow: a member removed (their
+    // unscoped session leaves the list, their SSO session stays), a session revoked by UPDATE, and
+    // a person with two live sessions who becomes a member afterwards (both join the list).
     sqlx::raw_sql(
         "INSERT INTO sessions (id, user_id, method, token_hash, expires_at)
          SELECT 'ses_00SCA1EX' || lpad(g::text, 18, '0'), 'usr_00SCA1ES' || lpad('3', 18, '0'), 'password',
@@ -76,7 +79,16 @@ async fn keyset_pages_are_exact() {
          INSERT INTO sessions (id, user_id, organization_id, method, token_hash, expires_at, connection_id)
          SELECT 'ssosess_00SCA1EXB00000000000000000', 'usr_00SCA1ES' || lpad('6', 18, '0'), organization_id, 'oidc',
                 sha256(convert_to('b', 'UTF8')), now() + interval '1 hour', id
-         FROM sso_connections WHERE organization_id <> '00SCA1ESMA1100000000000000' ORDER BY id LIMIT 1;",
+         FROM sso_connections WHERE organization_id <> '00SCA1ESMA1100000000000000' ORDER BY id LIMIT 1;
+         DELETE FROM memberships WHERE organization_id = '00SCA1ESMA1100000000000000'
+                                   AND user_id = 'usr_00SCA1ES' || lpad('7', 18, '0');
+         UPDATE sessions SET revoked_at = now() WHERE id = 'ses_00SCA1ES' || lpad('8', 18, '0');
+         INSERT INTO users (id, email) VALUES ('usr_00SCA1EN000000000000000001', 'newcomer@small.scale.test');
+         INSERT INTO sessions (id, user_id, method, token_hash, expires_at)
+         SELECT 'ses_00SCA1EN' || lpad(g::text, 18, '0'), 'usr_00SCA1EN000000000000000001', 'password',
+                sha256(convert_to('n' || g, 'UTF8')), now() + interval '1 hour' FROM generate_series(1, 2) g;
+         INSERT INTO memberships (organization_id, user_id, role)
+         VALUES ('00SCA1ESMA1100000000000000', 'usr_00SCA1EN000000000000000001', 'member');",
     )
     .execute(&db)
     .await
@@ -133,7 +145,12 @@ async fn keyset_pages_are_exact() {
         .await;
         assert_eq!(got, want, "audit events of {org}");
     }
-    assert_eq!(reference_sessions(&db, SMALL_ORG, false).await.len(), 14 * 2 + 7);
+    // 14 members' password and SSO sessions, the 7 extra ones, minus the removed member's and the
+    // revoked password sessions, plus the newcomer's two.
+    assert_eq!(
+        reference_sessions(&db, SMALL_ORG, false).await.len(),
+        14 * 2 + 7 - 2 + 2
+    );
 
     // Join requests, with and without a status filter.
     let org: String =

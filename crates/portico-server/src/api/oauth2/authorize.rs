@@ -1,224 +1,29 @@
-//! `GET /oauth2/authorize` and `GET /oauth2/authorize/resume`: validates the request (HTML page
-//! until the client and its exact redirect URI are known, `error=` redirects after), routes it to
-//! the organization's IdP through the ordinary browser login (same callback, same admission), and
-//! once that sign-in has set its session, mints the code and redirects with `code`, `state`, `iss`.
+//! `GET /oauth2/authorize`: validates the request (HTML page until the client and its exact
+//! redirect URI are known, `error=` redirects after), answers from a live Portico session where it
+//! may, or routes to the organization's IdP through the ordinary browser login (same callback, same
+//! admission) with the resume step as its return target.
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{Duration, Utc};
 use portico_core::token;
-use portico_store::connections::{self, Connection};
-use portico_store::oauth_clients::{self, Client};
+use portico_store::oauth_clients;
 use portico_store::oauth_grants::{self, Pending};
-use portico_store::{orgs, sessions};
 
 use super::page;
-use crate::auth::{cookie, SESSION_COOKIE};
+use super::reply::{code_for, internal_page, oauth_error};
+use super::request::{pairs, validate};
+use super::resume::{resume_cookie_name, RESUME_PATH};
+use super::routing::{browser_session, route, Route};
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::respond::redirect_with_cookies;
-use crate::services::provider::grants::{self, SignedInSession};
-use crate::services::provider::{AuthorizeRequest, SCOPES};
+use crate::services::provider::AuthorizeRequest;
 use crate::services::signin::{self, Kind, Mode};
 use crate::state::AppState;
-
-/// The resume step's path.
-pub const RESUME_PATH: &str = "/oauth2/authorize/resume";
-
-/// The redirect to the client with `params`, `state` and RFC 9207 `iss`.
-pub fn to_client(state: &AppState, req: &AuthorizeRequest, params: &[(&str, &str)], cookies: &[String]) -> Response {
-    let mut u = match url::Url::parse(&req.redirect_uri) {
-        Ok(u) => u,
-        Err(_) => {
-            return page::error(
-                StatusCode::BAD_REQUEST,
-                "Sign-in failed",
-                "The application's address is invalid.",
-                "Contact the application's administrator.",
-                None,
-            )
-        }
-    };
-    {
-        let mut q = u.query_pairs_mut();
-        for (k, v) in params {
-            q.append_pair(k, v);
-        }
-        if let Some(s) = &req.state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", state.settings.public_base());
-    }
-    let mut res = redirect_with_cookies(u.as_str(), cookies);
-    res.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    res
-}
-
-fn oauth_error(state: &AppState, req: &AuthorizeRequest, error: &str, description: &str) -> Response {
-    to_client(state, req, &[("error", error), ("error_description", description)], &[])
-}
-
-/// The params as pairs (first value of each name wins; a repeated parameter is refused).
-fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        if out.iter().any(|(x, _)| *x == k) {
-            return Err(format!("parameter {k} is repeated"));
-        }
-        if k.len() > 64 || v.len() > 2048 {
-            return Err(format!("parameter {k} is too long"));
-        }
-        out.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(out)
-}
-
-/// A live SSO session presented by the browser: (id, user id, auth time, organization, connection).
-async fn browser_session(state: &AppState, headers: &HeaderMap) -> Result<Option<sessions::SessionView>, ApiError> {
-    let Some(t) = cookie(headers, SESSION_COOKIE).filter(|t| t.len() <= 256) else {
-        return Ok(None);
-    };
-    let s = sessions::live_by_digest(&state.db, &token::digest(&t)).await?;
-    Ok(s.filter(|s| s.user_status == "active" && s.session.method != "password" && s.session.connection_id.is_some()))
-}
-
-enum Route {
-    To(Box<Connection>),
-    Unknown(String),
-    None,
-}
-
-/// Routing, first that applies: `connection`, `organization`, `login_hint`/`domain_hint`.
-async fn route(state: &AppState, q: &HashMap<&str, &str>) -> Result<Route, ApiError> {
-    if let Some(id) = q.get("connection") {
-        let c = match id.starts_with("sso_") && id.len() <= 40 {
-            true => connections::by_id(&state.db, id, None).await?,
-            false => None,
-        };
-        return Ok(c.filter(|c| c.status.is_active()).map_or_else(
-            || Route::Unknown("That sign-in connection does not exist.".into()),
-            |c| Route::To(Box::new(c)),
-        ));
-    }
-    if let Some(o) = q.get("organization") {
-        let org = match orgs::by_id(&state.db, o).await? {
-            Some(org) => Some(org),
-            None if portico_core::slug::is_valid(o) => orgs::by_slug(&state.db, o).await?,
-            None => None,
-        };
-        let Some(org) = org else {
-            return Ok(Route::Unknown("That organization does not exist.".into()));
-        };
-        return match signin::pick_connection(state, &org, None, true).await {
-            Ok(c) => Ok(Route::To(Box::new(c))),
-            Err(ApiError::NotFound(_)) => Ok(Route::Unknown("That organization has no single sign-on set up.".into())),
-            Err(e) => Err(e),
-        };
-    }
-    let domain = match (q.get("login_hint"), q.get("domain_hint")) {
-        (Some(h), _) if h.contains('@') => portico_core::domain::of_email(h),
-        (_, Some(d)) => portico_core::domain::normalize(d).ok(),
-        _ => None,
-    };
-    let Some(domain) = domain else { return Ok(Route::None) };
-    if let Some((_org, conn)) = crate::services::domains::sso_route(state, &domain).await? {
-        return Ok(Route::To(Box::new(conn)));
-    }
-    // No organization verified the domain: a connection's own domain list routes it only when
-    // exactly one organization claims it (verified domains stay authoritative at admission).
-    let claiming = connections::active_claiming(&state.db, &domain).await?;
-    let mut orgs_of = claiming.iter().map(|c| c.organization_id.as_str()).collect::<Vec<_>>();
-    orgs_of.dedup();
-    if orgs_of.len() == 1 {
-        if let Some(c) = claiming.into_iter().next() {
-            return Ok(Route::To(Box::new(c)));
-        }
-    }
-    Ok(Route::Unknown(format!(
-        "No organization signs in with {domain} addresses here. Check the address, or ask your administrator."
-    )))
-}
-
-/// Validates everything after the redirect URI; Err is the error redirect.
-fn validate(
-    client: &Client,
-    req: &mut AuthorizeRequest,
-    q: &HashMap<&str, &str>,
-) -> Result<(), (&'static str, String)> {
-    if q.get("response_type") != Some(&"code") {
-        return Err((
-            "unsupported_response_type",
-            "only response_type=code is supported".into(),
-        ));
-    }
-    if q.contains_key("request") || q.contains_key("request_uri") {
-        return Err(("request_not_supported", "request objects are not supported".into()));
-    }
-    let scopes = q.get("scope").copied().unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == "openid") {
-        return Err(("invalid_scope", "scope must include openid".into()));
-    }
-    let mut granted: Vec<&str> = Vec::new();
-    for s in scopes.split(' ').filter(|s| SCOPES.contains(s)) {
-        if !granted.contains(&s) {
-            granted.push(s);
-        }
-    }
-    req.scope = granted.join(" ");
-    match (q.get("code_challenge"), q.get("code_challenge_method")) {
-        (Some(_), Some(m)) if *m != "S256" => {
-            return Err((
-                "invalid_request",
-                "code_challenge_method must be S256 (plain is refused)".into(),
-            ))
-        }
-        (Some(_), None) => {
-            return Err((
-                "invalid_request",
-                "code_challenge_method=S256 is required (plain is refused)".into(),
-            ))
-        }
-        (Some(c), Some(_)) => {
-            if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(("invalid_request", "code_challenge must be a base64url SHA-256".into()));
-            }
-            req.code_challenge = Some((*c).to_owned());
-        }
-        (None, Some(_)) => return Err(("invalid_request", "code_challenge_method without code_challenge".into())),
-        (None, None) if client.public => {
-            return Err((
-                "invalid_request",
-                "PKCE (code_challenge with S256) is required for this client".into(),
-            ))
-        }
-        (None, None) => {}
-    }
-    if q.get("max_age").is_some_and(|m| m.parse::<u32>().is_err()) {
-        return Err((
-            "invalid_request",
-            "max_age must be a non-negative number of seconds".into(),
-        ));
-    }
-    if let Some(p) = q.get("prompt") {
-        let ps: Vec<&str> = p.split(' ').collect();
-        if ps
-            .iter()
-            .any(|x| !matches!(*x, "none" | "login" | "consent" | "select_account"))
-        {
-            return Err(("invalid_request", "unsupported prompt value".into()));
-        }
-        if ps.contains(&"none") && ps.len() > 1 {
-            return Err(("invalid_request", "prompt=none cannot be combined".into()));
-        }
-    }
-    Ok(())
-}
 
 /// `GET /oauth2/authorize`.
 pub async fn authorize(
@@ -294,6 +99,10 @@ pub async fn authorize(
             tracing::warn!(error = %e, "authorization failed");
             let (error, description) = match e.code() {
                 "INTERNAL_ERROR" => ("server_error", "the sign-in could not be started"),
+                "SERVICE_UNAVAILABLE" => (
+                    "temporarily_unavailable",
+                    "the sign-in service is temporarily unavailable",
+                ),
                 "RATE_LIMITED" => ("temporarily_unavailable", "too many sign-in attempts; retry later"),
                 _ => ("access_denied", "the organization's sign-in could not be started"),
             };
@@ -433,134 +242,4 @@ async fn run(
         resume_cookie_name(&handle)
     ));
     Ok(redirect_with_cookies(&url, &cookies))
-}
-
-fn resume_cookie_name(handle: &str) -> String {
-    let d = token::digest(handle);
-    format!("portico_authz_{:02x}{:02x}{:02x}{:02x}", d[0], d[1], d[2], d[3])
-}
-
-async fn code_for(
-    state: &AppState,
-    req: &AuthorizeRequest,
-    s: &sessions::SessionView,
-    cookies: &[String],
-) -> Result<Response, ApiError> {
-    let code = grants::mint_code(
-        state,
-        req,
-        &SignedInSession {
-            id: &s.session.id,
-            user_id: &s.session.user_id,
-            auth_time: s.session.created_at,
-        },
-    )
-    .await?;
-    Ok(to_client(state, req, &[("code", &code)], cookies))
-}
-
-fn internal_page(e: ApiError, rid: Option<&str>) -> Response {
-    tracing::error!(error = %e, "authorize failed");
-    page::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service could not handle this request.",
-        "Try again in a moment; if it keeps happening, give the request id below to your administrator.",
-        rid,
-    )
-}
-
-/// `GET /oauth2/authorize/resume?h=…`: the end of the sign-in the authorize request started.
-pub async fn resume(
-    State(state): State<AppState>,
-    ctx: ClientInfo,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let rid = ctx.request_id.as_deref();
-    let handle = q.get("h").cloned().unwrap_or_default();
-    let expired = || {
-        page::error(
-            StatusCode::BAD_REQUEST,
-            "Sign-in link expired",
-            "This sign-in was already completed or has expired.",
-            "Go back to the application and sign in again.",
-            rid,
-        )
-    };
-    if handle.is_empty() || handle.len() > 64 {
-        return expired();
-    }
-    let name = resume_cookie_name(&handle);
-    let clear = format!("{name}=; Path=/oauth2/authorize/resume; HttpOnly; SameSite=Lax; Max-Age=0");
-    let pending = match oauth_grants::take_pending(&state.db, &token::digest(&handle)).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return expired(),
-        Err(e) => return internal_page(e.into(), rid),
-    };
-    let bound = cookie(&headers, &name).is_some_and(|b| {
-        use subtle::ConstantTimeEq;
-        bool::from(token::digest(&b).ct_eq(&pending.binding_hash))
-    });
-    if !bound {
-        return page::error(
-            StatusCode::BAD_REQUEST,
-            "Sign-in not finished",
-            "This sign-in was started in another browser.",
-            "Go back to the application and sign in again from this browser.",
-            rid,
-        );
-    }
-    let Ok(req) = serde_json::from_value::<AuthorizeRequest>(pending.request) else {
-        return expired();
-    };
-    if let Some(error) = q.get("error") {
-        // The sign-in at the organization's IdP was refused (already audited): the client learns
-        // it on its redirect_uri. Only the RFC 6749 codes and a Portico code pass through.
-        let error = match error.as_str() {
-            "temporarily_unavailable" | "server_error" => error.as_str(),
-            _ => "access_denied",
-        };
-        let code = q
-            .get("error_code")
-            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
-            .map_or("SSO_FAILED", String::as_str);
-        let description = format!("the sign-in at the organization's identity provider failed ({code})");
-        return to_client(
-            &state,
-            &req,
-            &[("error", error), ("error_description", &description)],
-            &[clear],
-        );
-    }
-    if pending.expires_at <= Utc::now() {
-        return to_client(
-            &state,
-            &req,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the sign-in took too long"),
-            ],
-            &[clear],
-        );
-    }
-    let session = match browser_session(&state, &headers).await {
-        Ok(s) => s.filter(|s| s.session.connection_id == pending.connection_id),
-        Err(e) => return internal_page(e, rid),
-    };
-    let Some(s) = session else {
-        return to_client(
-            &state,
-            &req,
-            &[
-                ("error", "access_denied"),
-                ("error_description", "the sign-in did not complete"),
-            ],
-            &[clear],
-        );
-    };
-    match code_for(&state, &req, &s, &[clear]).await {
-        Ok(r) => r,
-        Err(e) => internal_page(e, rid),
-    }
 }

@@ -5,6 +5,10 @@
 mod authorize;
 mod endpoints;
 pub mod page;
+mod reply;
+mod request;
+mod resume;
+mod routing;
 
 use axum::extract::State;
 use axum::http::header::CACHE_CONTROL;
@@ -31,9 +35,9 @@ pub fn routes(api: Api) -> Api {
             authorize::authorize,
         )
         .get(
-            authorize::RESUME_PATH,
+            resume::RESUME_PATH,
             "Continue an authorization once the sign-in completed (browser)",
-            authorize::resume,
+            resume::resume,
         )
         .post(
             "/oauth2/token",
@@ -63,7 +67,7 @@ pub fn resume_failure_url(
     code: &str,
     error: &str,
 ) -> Option<String> {
-    let prefix = format!("{}{}?", settings.public_base(), authorize::RESUME_PATH);
+    let prefix = format!("{}{}?", settings.public_base(), resume::RESUME_PATH);
     if !return_to.starts_with(&prefix) {
         return None;
     }

@@ -17,6 +17,7 @@ mod openapi;
 mod provider;
 mod provider_browser;
 mod provider_cors;
+mod provider_faults;
 mod provider_flows;
 mod saml_login;
 mod scale;

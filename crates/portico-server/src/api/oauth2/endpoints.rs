@@ -26,13 +26,21 @@ fn json_no_store(status: StatusCode, body: Value) -> Response {
     (status, [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")], Json(body)).into_response()
 }
 
-fn error_response(e: &OAuthError, basic: bool) -> Response {
+/// The RFC 6749 §5.2 answer of `e`; `temporarily_unavailable` is a 503 with `Retry-After`.
+pub(super) fn error_response(e: &OAuthError, basic: bool) -> Response {
     let status = match e.error {
         "invalid_client" => StatusCode::UNAUTHORIZED,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut res = json_no_store(status, json!({ "error": e.error, "error_description": e.description }));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(crate::error::RETRY_AFTER_UNAVAILABLE_SECS),
+        );
+    }
     if status == StatusCode::UNAUTHORIZED && basic {
         res.headers_mut().insert(
             WWW_AUTHENTICATE,
@@ -231,14 +239,12 @@ pub async fn logout(
     let claims = match crate::services::provider::logout::verify_hint(&state, hint).await {
         Ok(Some(c)) => c,
         Ok(None) => return refused("The application's sign-out request was not valid."),
-        Err(e) => {
-            tracing::error!(error = %e, "logout failed");
-            return refused("The sign-out could not be processed.");
-        }
+        Err(e) => return super::reply::internal_page(e, rid),
     };
     let client = match oauth_clients::by_id(&state.db, &claims.aud).await {
         Ok(Some(c)) => c,
-        _ => return refused("The application that sent you here is not registered."),
+        Ok(None) => return refused("The application that sent you here is not registered."),
+        Err(e) => return super::reply::internal_page(e.into(), rid),
     };
     let target = match q.get("post_logout_redirect_uri") {
         Some(u) if client.post_logout_redirect_uris.iter().any(|r| r == u) => Some(u.clone()),
@@ -246,8 +252,7 @@ pub async fn logout(
         None => None,
     };
     if let Err(e) = oauth_grants::revoke_grants_of_session(&state.db, &claims.sid).await {
-        tracing::error!(error = %e, "logout failed");
-        return refused("The sign-out could not be processed.");
+        return super::reply::internal_page(e.into(), rid);
     }
     let clear = crate::api::cookies::clear_session_cookie(&state.settings);
     match target.and_then(|t| url::Url::parse(&t).ok()) {

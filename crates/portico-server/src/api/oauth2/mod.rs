@@ -109,6 +109,6 @@ async fn discovery(State(state): State<AppState>) -> Response {
 async fn jwks(State(state): State<AppState>) -> Response {
     match keys::jwks(&state.db).await {
         Ok(doc) => ([(CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => endpoints::error_response(&e.into(), false),
     }
 }

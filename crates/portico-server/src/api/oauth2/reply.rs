@@ -74,7 +74,7 @@ pub(super) async fn code_for(
 /// unavailable (the person may simply retry), else 500.
 pub(super) fn internal_page(e: ApiError, rid: Option<&str>) -> Response {
     if let ApiError::Unavailable(_) = e {
-        tracing::warn!(error = %e, "authorize: database unavailable");
+        tracing::warn!(error = %e, "provider browser route: database unavailable");
         let mut res = page::error(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sign-in temporarily unavailable",
@@ -88,7 +88,7 @@ pub(super) fn internal_page(e: ApiError, rid: Option<&str>) -> Response {
         );
         return res;
     }
-    tracing::error!(error = %e, "authorize failed");
+    tracing::error!(error = %e, "provider browser route failed");
     page::error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",

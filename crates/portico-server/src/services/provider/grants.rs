@@ -41,8 +41,17 @@ impl OAuthError {
 }
 
 impl From<ApiError> for OAuthError {
+    /// A database outage is `temporarily_unavailable` (RFC 6749 §4.1.2.1's code: the client may
+    /// retry); anything else is `server_error`.
     fn from(e: ApiError) -> Self {
-        tracing::error!(error = %e, "token endpoint failed");
+        if let ApiError::Unavailable(_) = e {
+            tracing::warn!(error = %e, "provider endpoint: database unavailable");
+            return Self::new(
+                "temporarily_unavailable",
+                "the service is temporarily unavailable; retry shortly",
+            );
+        }
+        tracing::error!(error = %e, "provider endpoint failed");
         Self::new("server_error", "the request could not be completed")
     }
 }

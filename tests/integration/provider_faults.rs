@@ -93,7 +93,9 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
         app.http
             .get(format!(
                 "{}/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid",
-                app.base, client.id, crate::provider::REDIRECT
+                app.base,
+                client.id,
+                crate::provider::REDIRECT
             ))
             .send()
             .await

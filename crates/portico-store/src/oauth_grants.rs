@@ -227,12 +227,14 @@ pub async fn grant_claims(db: impl PgExecutor<'_>, grant_id: &str) -> Result<Opt
     .await?)
 }
 
-/// The claims behind a live access token (the token, its derived session and its grant live).
+/// The claims behind a live access token (the token, its derived session, its grant and the
+/// sign-in session behind it live).
 pub async fn access_claims(db: impl PgExecutor<'_>, token_digest: &[u8]) -> Result<Option<GrantClaims>, StoreError> {
     Ok(sqlx::query_as::<_, GrantClaims>(&format!(
         "{CLAIMS} JOIN oauth_tokens t ON t.grant_id = g.id JOIN sessions d ON d.id = t.session_id
          WHERE t.token_hash = $1 AND t.kind = 'access' AND t.revoked_at IS NULL AND t.expires_at > now()
-           AND d.revoked_at IS NULL AND d.expires_at > now() AND g.revoked_at IS NULL AND u.status = 'active'"
+           AND d.revoked_at IS NULL AND d.expires_at > now() AND g.revoked_at IS NULL
+           AND s.revoked_at IS NULL AND s.expires_at > now() AND u.status = 'active'"
     ))
     .bind(token_digest)
     .fetch_optional(db)
@@ -240,7 +242,8 @@ pub async fn access_claims(db: impl PgExecutor<'_>, token_digest: &[u8]) -> Resu
 }
 
 /// Issues an access token: a session derived from the grant's SSO session (same organization,
-/// method, MFA, connection, groups, scopes), expiring at `expires_at` or with its parent.
+/// method, MFA, connection, groups, scopes; `parent_id` names it), expiring at `expires_at` or
+/// with its parent, revoked with it, never listed as a sign-in.
 pub async fn issue_access(
     db: &mut sqlx::PgConnection,
     grant_id: &str,
@@ -250,9 +253,9 @@ pub async fn issue_access(
     let r = sqlx::query(
         "WITH d AS (
            INSERT INTO sessions (id, user_id, organization_id, method, mfa, token_hash, ip, user_agent, expires_at,
-                                 connection_id, idp_subject, groups, mapped_scopes)
+                                 connection_id, idp_subject, groups, mapped_scopes, parent_id)
            SELECT $2, p.user_id, p.organization_id, p.method, p.mfa, $3, p.ip, 'oauth2 access token',
-                  least(p.expires_at, $4), p.connection_id, p.idp_subject, p.groups, p.mapped_scopes
+                  least(p.expires_at, $4), p.connection_id, p.idp_subject, p.groups, p.mapped_scopes, p.id
            FROM oauth_grants g JOIN sessions p ON p.id = g.session_id
            WHERE g.id = $1 AND g.revoked_at IS NULL AND p.revoked_at IS NULL AND p.expires_at > now()
            RETURNING id, expires_at)

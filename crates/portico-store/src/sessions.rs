@@ -131,41 +131,49 @@ pub async fn live_by_digest(db: impl PgExecutor<'_>, digest: &[u8]) -> Result<Op
     .await?)
 }
 
-/// Revokes a live session by id; `org_id` scopes the revocation to one organization's sessions
-/// (its SSO sessions and its members' unscoped ones). NotFound when there is no such live session
-/// (already revoked or expired included).
+/// Revokes a live session by id, and with it every session derived from it (the provider's
+/// access tokens); `org_id` scopes the revocation to one organization's sessions (its SSO sessions
+/// and its members' unscoped ones). NotFound when there is no such live session (already revoked
+/// or expired included).
 pub async fn revoke(db: impl PgExecutor<'_>, id: &str, org_id: Option<&str>) -> Result<(), StoreError> {
-    const LIVE: &str =
-        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()";
-    let q = match org_id {
-        None => sqlx::query(LIVE).bind(id),
-        Some(org) => sqlx::query(IN_ORG).bind(id).bind(org),
+    const LIVE: &str = "id = $1 AND revoked_at IS NULL AND expires_at > now()";
+    // The organization-scoped revocation (a primary-key lookup; the scope is a filter on that row).
+    const IN_ORG: &str = "id = $1 AND revoked_at IS NULL AND expires_at > now()
+       AND (organization_id = $2 OR organization_id IS NULL
+            AND EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = $2 AND m.user_id = sessions.user_id))";
+    let sql = |filter: &str| {
+        format!(
+            "WITH r AS (UPDATE sessions SET revoked_at = now() WHERE {filter} RETURNING id),
+                  d AS (UPDATE sessions SET revoked_at = now()
+                        WHERE parent_id IN (SELECT id FROM r) AND revoked_at IS NULL RETURNING id)
+             SELECT count(*) FROM r"
+        )
     };
-    if q.execute(db).await?.rows_affected() == 0 {
+    let (live, in_org) = (sql(LIVE), sql(IN_ORG));
+    let q = match org_id {
+        None => sqlx::query_scalar::<_, i64>(&live).bind(id),
+        Some(org) => sqlx::query_scalar::<_, i64>(&in_org).bind(id).bind(org),
+    };
+    if q.fetch_one(db).await? == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
 }
 
-/// The organization-scoped revocation (a primary-key lookup; the scope is a filter on that row).
-const IN_ORG: &str = "UPDATE sessions SET revoked_at = now()
-     WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()
-       AND (organization_id = $2 OR organization_id IS NULL
-            AND EXISTS (SELECT 1 FROM memberships m WHERE m.organization_id = $2 AND m.user_id = sessions.user_id))";
-
-/// Live sessions of an organization in id order: its SSO sessions (`sso_only`: only those) and its
-/// members' unscoped sessions. Index-driven at any size: one branch walks `sessions (organization_id,
-/// id)` from the cursor, the other `member_sessions (organization_id, session_id)` (kept by triggers,
-/// migration 0018) from the cursor; each branch stops at the page size, so a page costs the same
-/// whatever the number of members, and the merged page is exact because both are cut at the same
-/// cursor.
+/// Live sign-in sessions of an organization in id order: its SSO sessions (`sso_only`: only those)
+/// and its members' unscoped sessions; the provider's access tokens (sessions derived from a
+/// sign-in, `parent_id` set) are not sign-ins and are not listed. Index-driven at any size: one
+/// branch walks `sessions (organization_id, id)` from the cursor, the other `member_sessions
+/// (organization_id, session_id)` (kept by triggers, migration 0018) from the cursor; each branch
+/// stops at the page size, so a page costs the same whatever the number of members, and the merged
+/// page is exact because both are cut at the same cursor.
 pub async fn for_org(
     db: impl PgExecutor<'_>,
     org_id: &str,
     sso_only: bool,
     page: &Page,
 ) -> Result<Paged<SessionView>, StoreError> {
-    const LIVE: &str = "s.revoked_at IS NULL AND s.expires_at > now() AND s.id > $2";
+    const LIVE: &str = "s.revoked_at IS NULL AND s.expires_at > now() AND s.parent_id IS NULL AND s.id > $2";
     let sso = format!(
         "SELECT s.* FROM sessions s WHERE s.organization_id = $1 AND {LIVE} {} ORDER BY s.id LIMIT $3",
         if sso_only {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api_fuzz;
 mod connection_settings;
 mod domains_policy;
 mod faults;

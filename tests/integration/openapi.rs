@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use portico_server::api::Body;
+use portico_server::api::{Body, Framing};
 use portico_server::openapi::UNDOCUMENTED_BODIES;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ fn every_write_route_declares_its_body_and_the_debt_list_only_shrinks() {
         let listed = UNDOCUMENTED_BODIES.contains(&(op.method, op.path));
         match (&op.body, write, listed) {
             (Body::Undeclared, true, false) => missing.push(format!("{} {}", op.method, op.path)),
-            (Body::Json(_) | Body::None, _, true) => {
+            (Body::Json(_) | Body::Form(_) | Body::None, _, true) => {
                 panic!(
                     "{} {} is documented now: remove it from UNDOCUMENTED_BODIES",
                     op.method, op.path
@@ -43,7 +43,7 @@ fn every_write_route_declares_its_body_and_the_debt_list_only_shrinks() {
     // One name, one schema: two body types must not share a component name.
     let mut seen: HashMap<String, Value> = HashMap::new();
     for op in &ops {
-        if let Body::Json(b) = &op.body {
+        if let Body::Json(b) | Body::Form(b) = &op.body {
             for (name, schema) in &b.components {
                 if let Some(prev) = seen.insert(name.clone(), schema.clone()) {
                     assert_eq!(
@@ -56,14 +56,96 @@ fn every_write_route_declares_its_body_and_the_debt_list_only_shrinks() {
     }
 }
 
+#[test]
+fn every_route_declares_its_answers_and_its_query() {
+    let (_, ops) = portico_server::api::all();
+    let undeclared: Vec<String> = ops
+        .iter()
+        .filter(|o| o.answers.is_empty())
+        .map(|o| format!("{} {}", o.method, o.path))
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "routes without a success answer; add `.data::<View>(200)`, `.page::<View>()`, `.json_shape(…)`, \
+         `.redirect(302)` or `.empty(204)` after the registration: {undeclared:#?}"
+    );
+    // A list takes `limit`/`cursor`: every paged answer documents them.
+    for op in ops
+        .iter()
+        .filter(|o| o.answers.iter().any(|a| matches!(a.framing, Framing::Page(_))))
+    {
+        let names: Vec<&str> = op.query.iter().filter_map(|p| p["name"].as_str()).collect();
+        // The connection list is one page by construction (an organization has few).
+        if op.path.ends_with("/sso/connections") {
+            continue;
+        }
+        assert!(
+            names.contains(&"limit") && names.contains(&"cursor"),
+            "{} {} answers a page but documents no limit/cursor: {names:?}",
+            op.method,
+            op.path
+        );
+    }
+    let doc = portico_server::openapi::document(&ops);
+    // One error schema per family; every error answer refers to one of them.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, r) in op["responses"].as_object().unwrap() {
+                if status.starts_with('2') || status.starts_with('3') {
+                    continue;
+                }
+                let text = r["content"].to_string();
+                assert!(
+                    ["ErrorEnvelope", "SdkError", "ScimError"]
+                        .iter()
+                        .any(|e| text.contains(e)),
+                    "{method} {path} {status}: {text}"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_served_document_describes_bodies_errors_and_security_as_served() {
     let app = TestApp::start().await;
     let o = app.owner("docs").await;
     let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.body;
     assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        &doc,
+        crate::support::contract::document(),
+        "the served document is the generated one"
+    );
     let schemas = &doc["components"]["schemas"];
     // Bodies come from the handlers' types, with serde's names and its unknown-field refusal.
+    // Answers are typed: the envelope's data refers to the view, lists carry their query.
+    let list = &doc["paths"]["/api/user/tokens"]["get"];
+    assert!(
+        list["responses"]["200"]
+            .to_string()
+            .contains("#/components/schemas/Token"),
+        "{list}"
+    );
+    let names: Vec<&str> = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["limit", "cursor"]);
+    assert_eq!(schemas["Token"]["properties"]["createdAt"]["format"], "date-time");
+    let token_form = &doc["paths"]["/oauth2/token"]["post"]["requestBody"]["content"];
+    assert!(
+        token_form["application/x-www-form-urlencoded"].is_object(),
+        "{token_form}"
+    );
+    let scim = &doc["paths"]["/scim/v2/{directoryId}/Users"]["post"];
+    assert!(
+        scim["requestBody"]["content"]["application/scim+json"].is_object(),
+        "{scim}"
+    );
+    assert_eq!(scim["security"], json!([{ "scimBearer": [] }]));
     let token = &schemas["CreateTokenBody"];
     for field in ["name", "organizationId", "expiresAt"] {
         assert!(token["properties"][field].is_object(), "{token}");
@@ -97,9 +179,11 @@ async fn the_served_document_describes_bodies_errors_and_security_as_served() {
             status,
             r.text
         );
-        let schema_ref = responses[&status]["content"]["application/json"]["schema"]["$ref"]
+        let content = &responses[&status]["content"];
+        let schema_ref = content["application/json"]["schema"]["$ref"]
             .as_str()
-            .unwrap();
+            .or_else(|| content["application/scim+json"]["schema"]["$ref"].as_str())
+            .unwrap_or_else(|| panic!("{} {}: {content}", op.method, op.path));
         let schema = &schemas[schema_ref.rsplit('/').next().unwrap()];
         for key in schema["required"].as_array().unwrap() {
             assert!(

@@ -175,7 +175,7 @@ pub fn strict_form_pairs(input: &[u8]) -> Result<Vec<(String, String)>, ApiError
 }
 
 /// `?limit=&cursor=` on every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Page size (default 50, max 200), as text.

@@ -1,5 +1,6 @@
 //! The test harness: a real Portico on 127.0.0.1:0 over a fresh database in the shared cluster.
 
+pub mod contract;
 pub mod db;
 pub mod dns;
 pub mod ldap;
@@ -54,6 +55,20 @@ pub struct Resp {
     pub body: Value,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
+}
+
+fn method_name(m: &Method) -> &str {
+    m.as_str()
+}
+
+impl Resp {
+    /// Fails the test when the OpenAPI document does not describe this answer to `method path`
+    /// (see [`contract`]); every answer `call` and `raw` receive is checked.
+    pub fn conforms(&self, method: &str, path: &str) -> &Self {
+        let ct = self.headers.get("content-type").and_then(|v| v.to_str().ok());
+        contract::check(method, path, self.status.as_u16(), ct, &self.text);
+        self
+    }
 }
 
 impl TestApp {
@@ -136,6 +151,7 @@ impl TestApp {
 
     /// Sends a request with an optional `X-Api-Key` and JSON body.
     pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
+        let rb_method = method.clone();
         let mut rb = self.http.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             rb = rb.header("x-api-key", k);
@@ -143,11 +159,14 @@ impl TestApp {
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        Self::read(rb.send().await.expect("send")).await
+        let r = Self::read(rb.send().await.expect("send")).await;
+        r.conforms(method_name(&rb_method), path);
+        r
     }
 
     /// Sends raw bytes with a content type.
     pub async fn raw(&self, method: Method, path: &str, key: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
+        let rb_method = method.clone();
         let mut rb = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -156,7 +175,9 @@ impl TestApp {
         if let Some(k) = key {
             rb = rb.header("x-api-key", k);
         }
-        Self::read(rb.send().await.expect("send")).await
+        let r = Self::read(rb.send().await.expect("send")).await;
+        r.conforms(method_name(&rb_method), path);
+        r
     }
 
     /// Reads a response.

@@ -3,6 +3,7 @@
 
 pub mod cookies;
 pub mod cors;
+mod doc;
 pub mod oauth2;
 pub mod ops;
 pub mod org;
@@ -16,43 +17,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
-/// One documented operation.
-#[derive(Clone, Debug)]
-pub struct OpDoc {
-    /// HTTP method (lower case).
-    pub method: &'static str,
-    /// Path template (`/api/user/organizations/{orgId}`).
-    pub path: &'static str,
-    /// One-line summary.
-    pub summary: &'static str,
-    /// Tag (API family / area).
-    pub tag: &'static str,
-    /// Whether a credential is required.
-    pub auth: bool,
-    /// The request body: undeclared, declared absent ([`Api::no_body`]), or a JSON body whose
-    /// schema comes from the handler's body type ([`Api::body`]).
-    pub body: Body,
-}
-
-/// What a route says of its request body.
-#[derive(Clone, Debug)]
-pub enum Body {
-    /// Not declared (a write route in this state fails the OpenAPI test).
-    Undeclared,
-    /// The route reads no body.
-    None,
-    /// A JSON body.
-    Json(BodyDoc),
-}
-
-/// A request body's OpenAPI schema, generated from its Rust type.
-#[derive(Clone, Debug)]
-pub struct BodyDoc {
-    /// The schema (a `$ref` or inline).
-    pub schema: serde_json::Value,
-    /// Named component schemas it uses.
-    pub components: Vec<(String, serde_json::Value)>,
-}
+pub use doc::{Answer, Body, Framing, OpDoc, Shape};
 
 /// A router under construction plus the operations it serves.
 pub struct Api {
@@ -109,37 +74,9 @@ impl Api {
             tag: self.tag,
             auth: self.auth,
             body: Body::Undeclared,
+            query: Vec::new(),
+            answers: Vec::new(),
         });
-        self
-    }
-
-    /// Documents the JSON request body of the route registered just before, from the type its
-    /// handler deserializes (`ValidJson<T>`): `.post(path, summary, handler).body::<T>()`.
-    /// Every POST, PUT and PATCH route needs one (the OpenAPI test fails otherwise).
-    pub fn body<T: utoipa::ToSchema>(mut self) -> Self {
-        let mut components = Vec::new();
-        T::schemas(&mut components);
-        let name = T::name().into_owned();
-        let schema = serde_json::to_value(<T as utoipa::PartialSchema>::schema()).unwrap_or_default();
-        let mut components: Vec<(String, serde_json::Value)> = components
-            .into_iter()
-            .map(|(n, s)| (n, serde_json::to_value(s).unwrap_or_default()))
-            .collect();
-        components.push((name.clone(), schema));
-        if let Some(op) = self.ops.last_mut() {
-            op.body = Body::Json(BodyDoc {
-                schema: serde_json::json!({ "$ref": format!("#/components/schemas/{name}") }),
-                components,
-            });
-        }
-        self
-    }
-
-    /// Declares that the route registered just before reads no request body.
-    pub fn no_body(mut self) -> Self {
-        if let Some(op) = self.ops.last_mut() {
-            op.body = Body::None;
-        }
         self
     }
 

@@ -8,8 +8,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::Api;
+use super::{Api, Shape};
 use crate::error::ApiError;
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::state::AppState;
 
@@ -21,9 +22,20 @@ pub struct OpenApiDoc(pub Arc<serde_json::Value>);
 pub fn routes(api: Api) -> Api {
     api.section("operations", false)
         .get("/healthz", "Liveness: the process is up", healthz)
+        .data_shape(200, shapes::status())
         .get("/readyz", "Readiness: the database answers", readyz)
+        .data_shape(200, shapes::status())
         .get("/metrics", "Prometheus metrics", metrics)
+        .media(200, "text/plain")
         .get("/api/openapi.json", "This OpenAPI 3.1 document", openapi)
+        .json_shape(
+            200,
+            "application/json",
+            Shape::named(
+                "OpenApiDocument",
+                serde_json::json!({ "type": "object", "required": ["openapi", "paths"] }),
+            ),
+        )
 }
 
 async fn healthz() -> OrgResult {

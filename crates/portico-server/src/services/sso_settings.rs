@@ -33,8 +33,9 @@ pub struct SsoSettingsInput {
 }
 
 /// The settings as returned (never the secret).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SsoSettings)]
 pub struct SsoSettingsView {
     provider: Option<String>,
     issuer_url: Option<String>,

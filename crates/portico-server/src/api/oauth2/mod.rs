@@ -17,8 +17,29 @@ use axum::Json;
 use serde_json::json;
 
 use crate::api::Api;
+use crate::openapi::shapes;
 use crate::services::provider::{keys, CLAIMS, SCOPES};
 use crate::state::AppState;
+
+const JSON: &str = "application/json";
+const HTML: &str = "text/html";
+
+/// The authorization request's parameters (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1).
+const AUTHORIZE_PARAMS: &[(&str, &str)] = &[
+    ("client_id", "The registered client"),
+    ("redirect_uri", "One of the client's registered redirect URIs"),
+    ("response_type", "code"),
+    ("scope", "openid, profile, email, offline_access"),
+    ("state", "Returned to the client"),
+    ("nonce", "Put in the ID token"),
+    ("code_challenge", "PKCE (RFC 7636)"),
+    ("code_challenge_method", "S256"),
+    ("prompt", "none, login, consent or select_account"),
+    ("login_hint", "The person's email"),
+    ("connection", "A connection id"),
+    ("organization", "An organization id or slug"),
+    ("domain_hint", "An email domain"),
+];
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -28,34 +49,56 @@ pub fn routes(api: Api) -> Api {
             "OpenID Provider discovery",
             discovery,
         )
+        .json_shape(200, JSON, shapes::oidc_discovery())
         .get("/oauth2/jwks", "ID-token signing keys (JWKS)", jwks)
+        .json_shape(200, JSON, shapes::jwks())
         .get(
             "/oauth2/authorize",
             "Authorization endpoint (code flow; browser)",
             authorize::authorize,
         )
+        .query_names(AUTHORIZE_PARAMS)
+        .redirect(302)
+        .media(200, HTML)
         .get(
             resume::RESUME_PATH,
             "Continue an authorization once the sign-in completed (browser)",
             resume::resume,
         )
+        .query_names(&[("h", "The pending authorization's handle")])
+        .redirect(302)
+        .media(200, HTML)
         .post(
             "/oauth2/token",
             "Token endpoint (authorization_code, refresh_token)",
             endpoints::token,
         )
+        .form_shape(shapes::token_form())
+        .json_shape(200, JSON, shapes::token_set())
         .get(
             "/oauth2/userinfo",
             "UserInfo (Bearer access token)",
             endpoints::userinfo,
         )
+        .json_shape(200, JSON, shapes::userinfo())
         .post(
             "/oauth2/userinfo",
             "UserInfo (Bearer access token)",
             endpoints::userinfo,
         )
+        .no_body()
+        .json_shape(200, JSON, shapes::userinfo())
         .post("/oauth2/revoke", "Token revocation (RFC 7009)", endpoints::revoke)
+        .form_shape(shapes::revoke_form())
+        .json_shape(200, JSON, shapes::empty_object())
         .get("/oauth2/logout", "RP-initiated logout (browser)", endpoints::logout)
+        .query_names(&[
+            ("id_token_hint", "An ID token this provider issued"),
+            ("post_logout_redirect_uri", "A registered post-logout URI"),
+            ("state", "Returned to the application"),
+        ])
+        .redirect(302)
+        .media(200, HTML)
 }
 
 /// Where a refused sign-in goes when `return_to` is a provider resume URL (`…/oauth2/authorize/

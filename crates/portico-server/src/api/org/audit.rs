@@ -12,11 +12,14 @@ use crate::state::AppState;
 
 /// Registers the route.
 pub fn routes(api: Api) -> Api {
-    api.section("audit", true).get(
-        "/api/user/organizations/{orgId}/audit-events",
-        "Sign-in attempts and settings changes (admin+)",
-        list,
-    )
+    api.section("audit", true)
+        .get(
+            "/api/user/organizations/{orgId}/audit-events",
+            "Sign-in attempts and settings changes (admin+)",
+            list,
+        )
+        .query::<PageQuery>()
+        .page_shape(crate::openapi::shapes::audit_event())
 }
 
 async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {

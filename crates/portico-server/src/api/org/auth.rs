@@ -21,9 +21,11 @@ pub fn routes(api: Api) -> Api {
     api.section("authentication", false)
         .post("/api/auth/sign-in/password", "Sign in with email and password", sign_in)
         .body::<SignInBody>()
+        .data_shape(200, crate::openapi::shapes::signed_in())
         .section("authentication", true)
         .post("/api/auth/sign-out", "End the current session", sign_out)
         .no_body()
+        .data_shape(200, crate::openapi::shapes::signed_out())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

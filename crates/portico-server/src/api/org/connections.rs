@@ -11,6 +11,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::connections::{self as svc, ConnectionInput};
 use crate::state::AppState;
@@ -23,32 +24,38 @@ pub fn routes(api: Api) -> Api {
             "SSO connections (owner)",
             list,
         )
+        .page_shape(shapes::connection())
         .post(
             "/api/user/organizations/{orgId}/sso/connections",
             "Create an SSO connection (owner)",
             create,
         )
+        .data_shape(201, shapes::connection())
         .get(
             "/api/user/organizations/{orgId}/sso/connections/{id}",
             "Read an SSO connection (owner)",
             read,
         )
+        .data_shape(200, shapes::connection())
         .patch(
             "/api/user/organizations/{orgId}/sso/connections/{id}",
             "Update an SSO connection (owner)",
             update,
         )
+        .data_shape(200, shapes::connection())
         .delete(
             "/api/user/organizations/{orgId}/sso/connections/{id}",
             "Delete an SSO connection (owner)",
             delete,
         )
+        .data_shape(200, shapes::deleted())
         .post(
             "/api/user/organizations/{orgId}/sso/connections/{id}/test",
             "Test an SSO connection (owner)",
             test,
         )
         .no_body()
+        .data_shape(200, shapes::connection_test())
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {

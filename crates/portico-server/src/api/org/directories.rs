@@ -12,6 +12,7 @@ use crate::api::Api;
 use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::scim::directories::{self as service, Changes};
 use crate::state::AppState;
@@ -26,40 +27,55 @@ pub fn routes(api: Api) -> Api {
             "Create a SCIM directory (owner); its token is shown once",
             create,
         )
+        .body::<CreateBody>()
+        .data_shape(201, shapes::directory())
         .get(
             "/api/user/organizations/{orgId}/directories",
             "The organization's directories (admin+)",
             list,
         )
+        .query::<PageQuery>()
+        .page_shape(shapes::directory())
         .get(ONE, "Read a directory (admin+)", get)
+        .data_shape(200, shapes::directory())
         .patch(
             ONE,
             "Update name, groupRoleMappings, status or requireMappedGroup (owner)",
             patch,
         )
+        .body::<PatchBody>()
+        .data_shape(200, shapes::directory())
         .delete(ONE, "Delete a directory, deprovisioning what it synced (owner)", remove)
+        .data_shape(200, shapes::deleted())
         .post(
             "/api/user/organizations/{orgId}/directories/{directoryId}/token",
             "Rotate the directory's token (owner); the old one stops working at once",
             rotate,
         )
+        .no_body()
+        .data_shape(200, shapes::directory())
         .get(
             "/api/user/organizations/{orgId}/directories/{directoryId}/users",
             "Users the directory synced (admin+)",
             list_users,
         )
+        .query::<PageQuery>()
+        .page_shape(shapes::directory_user())
         .get(
             "/api/user/organizations/{orgId}/directories/{directoryId}/groups",
             "Groups the directory synced (admin+)",
             list_groups,
         )
+        .query::<PageQuery>()
+        .page_shape(shapes::directory_group())
 }
 
 fn param(p: &HashMap<String, String>) -> &str {
     p.get("directoryId").map(String::as_str).unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateDirectoryBody)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -90,10 +106,12 @@ async fn get(State(state): State<AppState>, access: OrgAccess, Path(p): Path<Has
     Ok(Envelope::ok(service::view(&state, &d)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = PatchDirectoryBody)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PatchBody {
     name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     group_role_mappings: Option<Value>,
     status: Option<String>,
     require_mapped_group: Option<bool>,

@@ -24,6 +24,7 @@ pub fn routes(api: Api) -> Api {
             discover,
         )
         .body::<DiscoverBody>()
+        .data_shape(200, crate::openapi::shapes::discovered())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

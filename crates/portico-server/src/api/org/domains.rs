@@ -14,6 +14,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::domains::{self as service, AutoJoinInput};
 use crate::services::signin::admission::autojoin;
@@ -28,51 +29,62 @@ pub fn routes(api: Api) -> Api {
             add,
         )
         .body::<AddBody>()
+        .data_shape(201, shapes::domain())
         .get(
             "/api/user/organizations/{orgId}/domains",
             "The organization's domains (owner/admin)",
             list,
         )
+        .query::<PageQuery>()
+        .page_shape(shapes::domain())
         .get(
             "/api/user/organizations/{orgId}/domains/{domainId}",
             "Read a domain (owner/admin)",
             get,
         )
+        .data_shape(200, shapes::domain())
         .patch(
             "/api/user/organizations/{orgId}/domains/{domainId}",
             "Set a domain's auto-join policy (owner)",
             patch,
         )
         .body::<PatchBody>()
+        .data_shape(200, shapes::domain())
         .delete(
             "/api/user/organizations/{orgId}/domains/{domainId}",
             "Remove a domain (owner)",
             remove,
         )
+        .data_shape(200, shapes::deleted())
         .post(
             "/api/user/organizations/{orgId}/domains/{domainId}/verify",
             "Verify a domain now by a DNS TXT lookup (owner)",
             verify,
         )
         .no_body()
+        .data_shape(200, shapes::domain())
         .section("join-requests", true)
         .get(
             "/api/user/organizations/{orgId}/join-requests",
             "Auto-join requests awaiting approval (admin+)",
             list_requests,
         )
+        .query::<RequestsQuery>()
+        .page::<JoinRequestView>()
         .post(
             "/api/user/organizations/{orgId}/join-requests/{requestId}/approve",
             "Approve a join request (admin+)",
             approve,
         )
         .no_body()
+        .data::<JoinRequestView>(200)
         .post(
             "/api/user/organizations/{orgId}/join-requests/{requestId}/reject",
             "Reject a join request (admin+)",
             reject,
         )
         .no_body()
+        .data::<JoinRequestView>(200)
 }
 
 fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> &'a str {
@@ -175,8 +187,9 @@ async fn verify(
 }
 
 /// A join request as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = JoinRequest)]
 struct JoinRequestView {
     id: String,
     organization_id: String,
@@ -209,11 +222,14 @@ impl From<&JoinRequest> for JoinRequestView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct RequestsQuery {
+    /// `pending` (default), `approved`, `rejected` or `all`.
     status: Option<String>,
+    /// Page size (1-200, default 50).
     limit: Option<String>,
+    /// Cursor from the previous page.
     cursor: Option<String>,
 }
 

@@ -14,6 +14,7 @@ use crate::state::AppState;
 pub fn routes(api: Api) -> Api {
     api.section("user", true)
         .get("/api/user/me", "The signed-in user, memberships and authentication", me)
+        .data_shape(200, crate::openapi::shapes::me())
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> OrgResult {

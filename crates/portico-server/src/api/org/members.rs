@@ -13,6 +13,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services;
 use crate::state::AppState;
@@ -25,17 +26,21 @@ pub fn routes(api: Api) -> Api {
             "Members and roles (admin+)",
             list,
         )
+        .query::<PageQuery>()
+        .page::<MemberView>()
         .patch(
             "/api/user/organizations/{orgId}/members/{userId}",
             "Change a member's role",
             set_role,
         )
         .body::<RoleBody>()
+        .data_shape(200, shapes::role_changed())
         .delete(
             "/api/user/organizations/{orgId}/members/{userId}",
             "Remove a member, or leave",
             remove,
         )
+        .data_shape(200, shapes::member_removed())
 }
 
 async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {

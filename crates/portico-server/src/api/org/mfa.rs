@@ -10,6 +10,7 @@ use crate::api::Api;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::totp;
 use crate::state::AppState;
@@ -22,29 +23,35 @@ pub fn routes(api: Api) -> Api {
             "Whether TOTP is on, and recovery codes left",
             status,
         )
+        .data_shape(200, shapes::totp_status())
         .post(
             "/api/user/mfa/totp",
             "Start TOTP enrolment: secret and otpauth:// URI (shown once)",
             enrol,
         )
         .no_body()
+        .data_shape(201, shapes::totp_enrolment())
         .post(
             "/api/user/mfa/totp/confirm",
             "Confirm TOTP with a first code; returns recovery codes (shown once)",
             confirm,
         )
         .body::<CodeBody>()
+        .data_shape(200, shapes::totp_change())
         .delete(
             "/api/user/mfa/totp",
             "Turn TOTP off (needs a current code or a recovery code)",
             disable,
         )
+        .body::<CodeBody>()
+        .data_shape(200, shapes::totp_change())
         .post(
             "/api/user/mfa/recovery-codes",
             "Replace the recovery codes (needs a current code)",
             regenerate,
         )
         .body::<CodeBody>()
+        .data_shape(200, shapes::totp_change())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

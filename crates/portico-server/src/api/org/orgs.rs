@@ -11,6 +11,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::{Caller, Credential};
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services;
 use crate::state::AppState;
@@ -19,24 +20,30 @@ use crate::state::AppState;
 pub fn routes(api: Api) -> Api {
     api.section("organizations", true)
         .get("/api/user/organizations", "Organizations the caller belongs to", list)
+        .query::<PageQuery>()
+        .page::<OrgView>()
         .post(
             "/api/user/organizations",
             "Create an organization; the caller becomes owner",
             create,
         )
         .body::<CreateBody>()
+        .data::<OrgView>(201)
         .get("/api/user/organizations/{orgId}", "Read an organization", read)
+        .data::<OrgView>(200)
         .patch(
             "/api/user/organizations/{orgId}",
             "Rename an organization (owner)",
             rename,
         )
         .body::<RenameBody>()
+        .data::<OrgView>(200)
         .delete(
             "/api/user/organizations/{orgId}",
             "Delete an organization (owner)",
             delete,
         )
+        .data_shape(200, shapes::deleted())
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {

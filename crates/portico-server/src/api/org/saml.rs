@@ -26,16 +26,21 @@ pub fn routes(api: Api) -> Api {
             "SP metadata XML of a SAML connection",
             sp_metadata,
         )
+        .media(200, "application/samlmetadata+xml")
         .post(
             "/api/auth/sso/callback",
             "The shared SAML ACS (POST binding): completes the login, sets the session",
             browser_acs,
         )
+        .form::<SamlPost>()
+        .redirect(302)
         .post(
             "/api/auth/sso/saml/{connectionId}/acs",
             "IdP-initiated SAML login for a connection that opted in",
             idp_initiated_acs,
         )
+        .form::<SamlPost>()
+        .redirect(302)
 }
 
 async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -68,7 +73,8 @@ async fn sp_metadata(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// The POST binding's form (other fields an IdP adds are ignored).
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = SamlPostForm)]
 struct SamlPost {
     #[serde(rename = "SAMLResponse", default)]
     saml_response: String,

@@ -23,12 +23,14 @@ pub fn routes(api: Api) -> Api {
             "Read the security policy (owner)",
             get,
         )
+        .data_shape(200, crate::openapi::shapes::security_policy())
         .put(
             "/api/user/organizations/{orgId}/settings/security",
             "Set the security policy (owner); sso needs a tested connection",
             put,
         )
         .body::<PolicyBody>()
+        .data_shape(200, crate::openapi::shapes::security_policy())
 }
 
 fn view(o: &Organization) -> Value {

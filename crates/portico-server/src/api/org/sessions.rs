@@ -23,11 +23,14 @@ pub fn routes(api: Api) -> Api {
             "Live sessions of the organization (admin+)",
             list,
         )
+        .query::<PageQuery>()
+        .page::<SessionItem>()
         .delete(
             "/api/user/organizations/{orgId}/sessions/{sessionId}",
             "Revoke a session now (admin+)",
             revoke,
         )
+        .data_shape(200, crate::openapi::shapes::revoked())
 }
 
 async fn list(State(state): State<AppState>, access: OrgAccess, ValidQuery(q): ValidQuery<PageQuery>) -> OrgResult {

@@ -21,11 +21,22 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::redirect_with_cookies;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::signin::{self, transaction, Callback, Mode};
+use crate::services::sso_settings::SsoSettingsView;
 use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::state::AppState;
+
+/// The OpenID Connect authorization response (RFC 6749 §4.1.2, RFC 9207).
+const CALLBACK_PARAMS: &[(&str, &str)] = &[
+    ("code", "Authorization code"),
+    ("state", "The transaction's state"),
+    ("iss", "The issuer (RFC 9207)"),
+    ("error", "The provider's error code"),
+    ("error_description", "The provider's error text"),
+];
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -36,44 +47,55 @@ pub fn routes(api: Api) -> Api {
             put_settings,
         )
         .body::<SettingsBody>()
+        .data::<SsoSettingsView>(200)
         .get(
             "/api/user/organizations/{orgId}/settings/sso",
             "Read the default OIDC connection (owner)",
             get_settings,
         )
+        .data::<SsoSettingsView>(200)
         .delete(
             "/api/user/organizations/{orgId}/settings/sso",
             "Remove the default OIDC connection (owner)",
             delete_settings,
         )
+        .data_shape(200, shapes::deleted())
         .post(
             "/api/user/organizations/{orgId}/settings/sso/test",
             "Test discovery, issuer and JWKS (owner)",
             test_settings,
         )
         .no_body()
+        .data_shape(200, shapes::settings_test())
         .section("sso-login", false)
         .get(
             "/api/auth/sso/{slug}/login",
             "Start SSO: 302 to the organization's identity provider",
             login_start,
         )
+        .query::<LoginQuery>()
+        .redirect(302)
         .get(
             "/api/auth/sso/callback",
             "The shared OIDC callback: completes the login, sets the session",
             oidc_callback,
         )
+        .query_names(CALLBACK_PARAMS)
+        .redirect(302)
         .get(
             "/api/auth/sso/callback/{connectionId}",
             "A connection's dedicated OIDC callback (dedicatedCallback: mix-up protection)",
             oidc_dedicated_callback,
         )
+        .query_names(CALLBACK_PARAMS)
+        .redirect(302)
         .post(
             "/api/auth/sso/{slug}/ldap",
             "Sign in with a directory password (LDAP connection)",
             ldap_sign_in,
         )
         .body::<LdapBody>()
+        .data_shape(200, shapes::ldap_signed_in())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -131,10 +153,12 @@ async fn test_settings(State(state): State<AppState>, ctx: ClientInfo, access: O
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct LoginQuery {
+    /// The person's email (routes to the connection of its domain).
     email: Option<String>,
+    /// Where to land after sign-in (an allowed URL).
     return_to: Option<String>,
 }
 

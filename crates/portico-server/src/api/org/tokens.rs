@@ -17,6 +17,7 @@ use crate::auth::org::admit;
 use crate::auth::{Caller, Credential};
 use crate::error::{not_found, ApiError};
 use crate::extract::{ClientInfo, PageQuery, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::respond::{Envelope, OrgResult};
 use crate::services::audit::event;
 use crate::state::AppState;
@@ -30,9 +31,14 @@ pub fn routes(api: Api) -> Api {
             create,
         )
         .body::<CreateBody>()
+        .data_shape(201, shapes::created_token())
         .get("/api/user/tokens", "The caller's tokens", list)
+        .query::<PageQuery>()
+        .page::<TokenView>()
         .get("/api/user/tokens/{tokenId}", "One of the caller's tokens", show)
+        .data::<TokenView>(200)
         .delete("/api/user/tokens/{tokenId}", "Revoke a token now", revoke)
+        .data::<TokenView>(200)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -7,8 +7,9 @@ use portico_store::tokens::ApiToken;
 use serde::Serialize;
 
 /// An organization, with the caller's role when known.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Organization)]
 pub struct OrgView {
     id: String,
     slug: String,
@@ -40,8 +41,9 @@ impl From<&MemberOrganization> for OrgView {
 }
 
 /// A member.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Member)]
 pub struct MemberView {
     user_id: String,
     email: String,
@@ -65,8 +67,9 @@ impl From<&Member> for MemberView {
 }
 
 /// A personal access token (never the secret).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Token)]
 pub struct TokenView {
     id: String,
     name: String,
@@ -77,6 +80,7 @@ pub struct TokenView {
     revoked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     /// How the session that minted it signed in (what policy judges the token by).
+    #[schema(value_type = Object)]
     minted_by: serde_json::Value,
 }
 
@@ -101,8 +105,9 @@ impl From<&ApiToken> for TokenView {
 }
 
 /// A session (never the token).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Session)]
 pub struct SessionItem {
     id: String,
     user_id: String,

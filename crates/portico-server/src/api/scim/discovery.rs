@@ -10,10 +10,13 @@ use serde_json::{json, Value};
 use super::{answer, ScimAuth};
 use crate::api::Api;
 use crate::error::{ApiError, ScimFault};
+use crate::openapi::shapes;
 use crate::services::scim::query::MAX_COUNT;
 use crate::services::scim::resource::{scim_error, ENTERPRISE_SCHEMA, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::services::scim::Scope;
 use crate::state::AppState;
+
+const SCIM: &str = "application/scim+json";
 
 /// Registers the discovery routes.
 pub fn routes(api: Api) -> Api {
@@ -22,18 +25,23 @@ pub fn routes(api: Api) -> Api {
         "SCIM service provider configuration",
         spc,
     )
+    .json_shape(200, SCIM, shapes::scim_document())
     .get(
         "/scim/v2/{directoryId}/ResourceTypes",
         "SCIM resource types",
         resource_types,
     )
+    .json_shape(200, SCIM, shapes::scim_list())
     .get(
         "/scim/v2/{directoryId}/ResourceTypes/{name}",
         "One SCIM resource type",
         resource_type,
     )
+    .json_shape(200, SCIM, shapes::scim_document())
     .get("/scim/v2/{directoryId}/Schemas", "SCIM schemas", schemas)
+    .json_shape(200, SCIM, shapes::scim_list())
     .get("/scim/v2/{directoryId}/Schemas/{id}", "One SCIM schema", schema)
+    .json_shape(200, SCIM, shapes::scim_document())
 }
 
 fn meta(s: &Scope<'_>, kind: &str, path: &str) -> Value {

@@ -12,59 +12,96 @@ use super::{answer, ScimAuth, ScimBody};
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::extract::ValidQuery;
+use crate::openapi::shapes;
 use crate::services::scim::query::RawParams;
 use crate::services::scim::resource::{Projection, GROUP_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::services::scim::{groups, users};
 use crate::state::AppState;
 
+const SCIM: &str = "application/scim+json";
+
 /// Registers the resource routes.
 pub fn routes(api: Api) -> Api {
     api.get("/scim/v2/{directoryId}/Users", "List or filter SCIM users", list_users)
+        .query::<ListQuery>()
+        .json_shape(200, SCIM, shapes::scim_list())
         .post("/scim/v2/{directoryId}/Users", "Create a SCIM user", create_user)
+        .body_shape(shapes::scim_resource_body())
+        .json_shape(201, SCIM, shapes::scim_user())
         .post(
             "/scim/v2/{directoryId}/Users/.search",
             "Search SCIM users",
             search_users,
         )
+        .body_shape(shapes::scim_search_body())
+        .json_shape(200, SCIM, shapes::scim_list())
         .get("/scim/v2/{directoryId}/Users/{id}", "Read a SCIM user", get_user)
+        .query::<ListQuery>()
+        .json_shape(200, SCIM, shapes::scim_user())
         .put("/scim/v2/{directoryId}/Users/{id}", "Replace a SCIM user", put_user)
+        .body_shape(shapes::scim_resource_body())
+        .json_shape(200, SCIM, shapes::scim_user())
         .patch("/scim/v2/{directoryId}/Users/{id}", "Patch a SCIM user", patch_user)
+        .body_shape(shapes::scim_patch_body())
+        .json_shape(200, SCIM, shapes::scim_user())
         .delete(
             "/scim/v2/{directoryId}/Users/{id}",
             "Delete a SCIM user (deprovisions)",
             delete_user,
         )
+        .empty(204)
         .get(
             "/scim/v2/{directoryId}/Groups",
             "List or filter SCIM groups",
             list_groups,
         )
+        .query::<ListQuery>()
+        .json_shape(200, SCIM, shapes::scim_list())
         .post("/scim/v2/{directoryId}/Groups", "Create a SCIM group", create_group)
+        .body_shape(shapes::scim_resource_body())
+        .json_shape(201, SCIM, shapes::scim_group())
         .post(
             "/scim/v2/{directoryId}/Groups/.search",
             "Search SCIM groups",
             search_groups,
         )
+        .body_shape(shapes::scim_search_body())
+        .json_shape(200, SCIM, shapes::scim_list())
         .get("/scim/v2/{directoryId}/Groups/{id}", "Read a SCIM group", get_group)
+        .query::<ListQuery>()
+        .json_shape(200, SCIM, shapes::scim_group())
         .put("/scim/v2/{directoryId}/Groups/{id}", "Replace a SCIM group", put_group)
+        .body_shape(shapes::scim_resource_body())
+        .json_shape(200, SCIM, shapes::scim_group())
         .patch("/scim/v2/{directoryId}/Groups/{id}", "Patch a SCIM group", patch_group)
+        .body_shape(shapes::scim_patch_body())
+        .json_shape(200, SCIM, shapes::scim_group())
         .delete(
             "/scim/v2/{directoryId}/Groups/{id}",
             "Delete a SCIM group",
             delete_group,
         )
+        .empty(204)
         .post("/scim/v2/{directoryId}/.search", "Search users and groups", search_root)
+        .body_shape(shapes::scim_search_body())
+        .json_shape(200, SCIM, shapes::scim_list())
 }
 
 /// List query parameters (unknown ones are ignored, as SCIM clients add their own).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 struct ListQuery {
+    /// A SCIM filter (RFC 7644 §3.4.2.2), e.g. `userName eq "a@example.com"`.
     filter: Option<String>,
+    /// 1-based index of the first result.
     start_index: Option<String>,
+    /// Page size (at most 1000).
     count: Option<String>,
+    /// Attributes to return (comma-separated).
     attributes: Option<String>,
+    /// Attributes to leave out (comma-separated).
     excluded_attributes: Option<String>,
+    /// Not supported (ignored, as RFC 7644 allows).
     sort_by: Option<String>,
 }
 

@@ -14,8 +14,11 @@ use crate::api::Api;
 use crate::auth::policy::Need;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
+use crate::openapi::shapes;
 use crate::services::connections::{self as svc, ConnectionInput};
 use crate::state::AppState;
+
+const JSON: &str = "application/json";
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -25,24 +28,30 @@ pub fn routes(api: Api) -> Api {
             "Create a connection (oidc, saml or ldap)",
             create,
         )
+        .json_shape(201, JSON, shapes::connection())
         .get("/v1/sso/connections", "List the organization's connections", list)
+        .json_shape(200, JSON, shapes::connection_list())
         .get("/v1/sso/connections/{id}", "Read a connection", read)
+        .json_shape(200, JSON, shapes::connection())
         .patch(
             "/v1/sso/connections/{id}",
             "Update a connection; explicit null clears a field",
             update,
         )
+        .json_shape(200, JSON, shapes::connection())
         .delete(
             "/v1/sso/connections/{id}",
             "Delete a connection and revoke its sessions",
             delete,
         )
+        .empty(204)
         .post(
             "/v1/sso/connections/{id}/test",
             "Test a connection (success:false when it fails)",
             test,
         )
         .no_body()
+        .json_shape(200, JSON, shapes::connection_test())
 }
 
 fn id_of(p: &HashMap<String, String>) -> Result<String, ApiError> {

@@ -19,9 +19,12 @@ use super::SdkAccess;
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson};
+use crate::openapi::shapes;
 use crate::services::connections::settings::{OidcSettings, ProtocolFields};
 use crate::services::sso_settings::{self, SsoSettingsInput};
 use crate::state::AppState;
+
+const JSON: &str = "application/json";
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -32,13 +35,22 @@ pub fn routes(api: Api) -> Api {
             create,
         )
         .body::<ConfigBody>()
+        .json_shape(201, JSON, shapes::sdk_config())
         .get("/v1/sso/config", "Read the default OIDC configuration (legacy)", read)
+        .json_shape(200, JSON, shapes::sdk_config())
         .delete(
             "/v1/sso/config",
             "Remove the default OIDC configuration (legacy)",
             delete,
         )
+        .empty(204)
         .get("/sso/callback", "Complete a legacy OIDC login (code + state)", callback)
+        .query_names(&[
+            ("code", "Authorization code (required)"),
+            ("state", "The login's state"),
+            ("iss", "The issuer (RFC 9207)"),
+        ])
+        .json_shape(200, JSON, shapes::sdk_signed_in())
 }
 
 fn config_view(c: &Connection) -> Value {

@@ -16,9 +16,12 @@ use crate::api::Api;
 use crate::auth::org::OrgAccess;
 use crate::error::ApiError;
 use crate::extract::{ClientInfo, ValidJson, ValidQuery};
+use crate::openapi::shapes;
 use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::services::signin::{self, Callback, Mode, SignedIn};
 use crate::state::AppState;
+
+const JSON: &str = "application/json";
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -28,24 +31,29 @@ pub fn routes(api: Api) -> Api {
             "The IdP authorization URL for an organization (by email domain)",
             login_url,
         )
+        .query::<LoginQuery>()
+        .json_shape(200, JSON, shapes::sdk_login_url())
         .post(
             "/sso/callback/oidc",
             "Complete an OIDC login server to server",
             oidc_callback,
         )
         .body::<OidcCallbackBody>()
+        .json_shape(200, JSON, shapes::sdk_signed_in())
         .post(
             "/sso/callback/saml",
             "Complete a SAML login server to server",
             saml_callback,
         )
         .body::<SamlCallbackBody>()
+        .json_shape(200, JSON, shapes::sdk_signed_in())
         .post(
             "/sso/callback/ldap",
             "Sign in with an LDAP directory password",
             ldap_callback,
         )
         .body::<LdapCallbackBody>()
+        .json_shape(200, JSON, shapes::sdk_signed_in())
 }
 
 /// True when `org` (an id or a slug) names the caller's organization.
@@ -53,11 +61,14 @@ pub fn names_org(access: &OrgAccess, org: &str) -> bool {
     org == access.org.id || org == access.org.slug
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct LoginQuery {
+    /// The organization (the key's own: id or slug).
     org: String,
+    /// The user's email domain (picks the connection).
     domain: Option<String>,
+    /// One of the connection's redirectUris.
     redirect_uri: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use crate::api::Api;
 use crate::auth::policy::Need;
 use crate::error::{not_found, ApiError};
 use crate::extract::{ClientInfo, ValidJson};
+use crate::openapi::shapes;
 use crate::services::audit::event;
 use crate::services::policy::{self, PolicyInput};
 use crate::state::AppState;
@@ -23,13 +24,16 @@ use crate::state::AppState;
 pub fn routes(api: Api) -> Api {
     api.section("sdk-sessions", true)
         .get("/v1/sso/sessions", "Active SSO sessions of the organization", list)
+        .json_shape(200, "application/json", shapes::sdk_sessions())
         .delete("/v1/sso/sessions/{id}", "Revoke an SSO session now", revoke)
+        .empty(204)
         .post(
             "/v1/sso/enforce",
             "Require SSO for the organization (the security policy)",
             enforce,
         )
         .body::<EnforceBody>()
+        .json_shape(200, "application/json", shapes::sdk_enforce())
 }
 
 async fn list(

@@ -5,8 +5,10 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::{Body, OpDoc};
-use crate::respond::Family;
+pub mod shapes;
+
+use crate::api::{Answer, Body, Framing, OpDoc, Shape};
+use crate::respond::{is_browser_route, Family};
 
 /// Write routes registered before request bodies were documented; each is debt to pay with
 /// `.body::<T>()` at its registration. Only removals are welcome: the OpenAPI test fails for any
@@ -17,46 +19,48 @@ pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
     ("patch", "/v1/sso/connections/{id}"),
     ("post", "/api/user/organizations/{orgId}/sso/connections"),
     ("patch", "/api/user/organizations/{orgId}/sso/connections/{id}"),
-    // Form bodies (SAML POST binding, OAuth 2.0 token/userinfo/revoke per RFC 6749/7009):
-    // documented as application/x-www-form-urlencoded later.
-    ("post", "/oauth2/token"),
-    ("post", "/oauth2/userinfo"),
-    ("post", "/oauth2/revoke"),
-    ("post", "/api/auth/sso/callback"),
-    ("post", "/api/auth/sso/saml/{connectionId}/acs"),
-    // SCIM (RFC 7643/7644 bodies, application/scim+json) and the directories API: to document.
-    ("post", "/api/user/organizations/{orgId}/directories"),
-    ("patch", "/api/user/organizations/{orgId}/directories/{directoryId}"),
-    (
-        "post",
-        "/api/user/organizations/{orgId}/directories/{directoryId}/token",
-    ),
-    ("post", "/scim/v2/{directoryId}/Users"),
-    ("post", "/scim/v2/{directoryId}/Users/.search"),
-    ("put", "/scim/v2/{directoryId}/Users/{id}"),
-    ("patch", "/scim/v2/{directoryId}/Users/{id}"),
-    ("post", "/scim/v2/{directoryId}/Groups"),
-    ("post", "/scim/v2/{directoryId}/Groups/.search"),
-    ("put", "/scim/v2/{directoryId}/Groups/{id}"),
-    ("patch", "/scim/v2/{directoryId}/Groups/{id}"),
-    ("post", "/scim/v2/{directoryId}/.search"),
 ];
 
-fn error_responses(family: Family, auth: bool) -> Map<String, Value> {
+/// The OAuth 2.0 back-channel endpoints: their refusals are RFC 6749 §5.2 errors.
+fn is_oauth_json(path: &str) -> bool {
+    matches!(path, "/oauth2/token" | "/oauth2/revoke" | "/oauth2/userinfo")
+}
+
+/// The error answers of a route: every status the error mapping can give, each in its family's
+/// one error schema (`default` covers the rest, e.g. 405, 412, 413, 415, 429). The OAuth 2.0
+/// endpoints answer RFC 6749 errors (a refusal before the handler, such as an oversized body,
+/// is still the envelope); browser routes show a person an HTML page instead (SPEC §3).
+fn error_responses(path: &str, auth: bool) -> Map<String, Value> {
+    let family = Family::of(path);
     let (schema, media) = match family {
-        Family::Sdk => ("#/components/schemas/SdkError", "application/json"),
-        Family::Org => ("#/components/schemas/ErrorEnvelope", "application/json"),
-        Family::Scim => ("#/components/schemas/ScimError", "application/scim+json"),
+        Family::Sdk => (json!({ "$ref": "#/components/schemas/SdkError" }), "application/json"),
+        Family::Scim => (
+            json!({ "$ref": "#/components/schemas/ScimError" }),
+            "application/scim+json",
+        ),
+        Family::Org if is_oauth_json(path) => (
+            json!({ "anyOf": [{ "$ref": "#/components/schemas/OAuthError" }, { "$ref": "#/components/schemas/ErrorEnvelope" }] }),
+            "application/json",
+        ),
+        Family::Org => (
+            json!({ "$ref": "#/components/schemas/ErrorEnvelope" }),
+            "application/json",
+        ),
     };
-    let content = json!({ media: { "schema": { "$ref": schema } } });
+    let mut content = json!({ media: { "schema": schema } });
+    if is_browser_route(path) || path.starts_with("/oauth2/authorize") || path.starts_with("/api/auth/sso/saml/") {
+        content["text/html"] = json!({ "schema": { "type": "string" } });
+    }
     let mut out = Map::new();
     let mut codes = vec![
         ("400", "Invalid input (VALIDATION_ERROR, naming the field)"),
         ("404", "Not found"),
+        ("409", "Conflict with the current state"),
         (
             "500",
             "A bug (INTERNAL_ERROR; details only in the log, under the request id)",
         ),
+        ("default", "Any other refusal, in the same error shape"),
     ];
     if auth {
         codes.push(("401", "No or bad credentials"));
@@ -76,27 +80,59 @@ fn error_responses(family: Family, auth: bool) -> Map<String, Value> {
     out
 }
 
+/// The OpenAPI response object of one success answer.
+fn success(answer: &Answer, schemas: &mut Map<String, Value>) -> Value {
+    let mut keep = |shape: &Shape| {
+        for (name, s) in &shape.components {
+            schemas.insert(name.clone(), s.clone());
+        }
+        shape.schema.clone()
+    };
+    let enveloped = |data: Value, page: bool| {
+        let mut extra = json!({ "properties": { "data": data, "status": { "const": answer.status } } });
+        if page {
+            extra["required"] = json!(["pagination"]);
+        }
+        json!({ "allOf": [{ "$ref": "#/components/schemas/Envelope" }, extra] })
+    };
+    let described =
+        |media: &str, schema: Value| json!({ "description": "Success", "content": { media: { "schema": schema } } });
+    match &answer.framing {
+        Framing::Envelope(shape) => described("application/json", enveloped(keep(shape), false)),
+        Framing::Page(shape) => {
+            let items = keep(shape);
+            described(
+                "application/json",
+                enveloped(json!({ "type": "array", "items": items }), true),
+            )
+        }
+        Framing::Bare(media, shape) => described(media, keep(shape)),
+        Framing::Media(media) => described(media, json!({ "type": "string" })),
+        Framing::Redirect => json!({
+            "description": "Redirect",
+            "headers": { "Location": { "required": true, "schema": { "type": "string" } } },
+        }),
+        Framing::Empty => json!({ "description": "Done (no body)" }),
+    }
+}
+
 /// Builds the document for `ops`.
 pub fn document(ops: &[OpDoc]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for op in ops {
-        let params: Vec<Value> = op
+        let mut params: Vec<Value> = op
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
             .collect();
+        params.extend(op.query.iter().cloned());
         let family = Family::of(op.path);
-        let success = match family {
-            Family::Org => json!({ "$ref": "#/components/schemas/Envelope" }),
-            Family::Sdk | Family::Scim => json!({ "type": "object" }),
-        };
-        let mut responses = error_responses(family, op.auth);
-        responses.insert(
-            "2XX".into(),
-            json!({ "description": "Success", "content": { "application/json": { "schema": success } } }),
-        );
+        let mut responses = error_responses(op.path, op.auth);
+        for answer in &op.answers {
+            responses.insert(answer.status.to_string(), success(answer, &mut schemas));
+        }
         let mut operation = json!({
             "summary": op.summary,
             "tags": [op.tag],
@@ -108,17 +144,25 @@ pub fn document(ops: &[OpDoc]) -> Value {
                 o.insert("parameters".into(), Value::Array(params));
             }
             if op.auth {
-                o.insert(
-                    "security".into(),
-                    json!([{ "apiKey": [] }, { "bearer": [] }, { "sessionCookie": [] }]),
-                );
+                let security = match family {
+                    Family::Scim => json!([{ "scimBearer": [] }]),
+                    Family::Sdk => json!([{ "apiKey": [] }, { "bearer": [] }]),
+                    Family::Org => json!([{ "apiKey": [] }, { "bearer": [] }, { "sessionCookie": [] }]),
+                };
+                o.insert("security".into(), security);
             }
-            if let Body::Json(body) = &op.body {
+            let body = match &op.body {
+                Body::Json(shape) if family == Family::Scim => Some(("application/scim+json", shape)),
+                Body::Json(shape) => Some(("application/json", shape)),
+                Body::Form(shape) => Some(("application/x-www-form-urlencoded", shape)),
+                Body::None | Body::Undeclared => None,
+            };
+            if let Some((media, shape)) = body {
                 o.insert(
                     "requestBody".into(),
-                    json!({ "required": true, "content": { "application/json": { "schema": body.schema } } }),
+                    json!({ "required": true, "content": { media: { "schema": shape.schema } } }),
                 );
-                for (name, s) in &body.components {
+                for (name, s) in &shape.components {
                     schemas.insert(name.clone(), s.clone());
                 }
             }
@@ -140,6 +184,7 @@ pub fn document(ops: &[OpDoc]) -> Value {
             }
         },
         "ErrorEnvelope": {
+            "description": "Every Organization API error (SPEC §1.1)",
             "type": "object",
             "required": ["success", "status", "code", "message", "data", "requestId"],
             "properties": {
@@ -155,6 +200,12 @@ pub fn document(ops: &[OpDoc]) -> Value {
             "required": ["schemas", "status"],
             "properties": { "schemas": { "type": "array", "items": { "type": "string" } }, "status": { "type": "string" },
                             "detail": { "type": "string" }, "scimType": { "type": "string" } }
+        },
+        "OAuthError": {
+            "description": "An OAuth 2.0 error (RFC 6749 §5.2, RFC 6750 §3.1)",
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": { "type": "string" }, "error_description": { "type": "string" } }
         },
         "SdkError": {
             "type": "object",
@@ -174,7 +225,8 @@ pub fn document(ops: &[OpDoc]) -> Value {
         "components": {
             "securitySchemes": {
                 "apiKey": { "type": "apiKey", "in": "header", "name": "X-Api-Key" },
-                "bearer": { "type": "http", "scheme": "bearer" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A session token, an API key or a provider access token" },
+                "scimBearer": { "type": "http", "scheme": "bearer", "description": "The directory's SCIM token" },
                 "sessionCookie": { "type": "apiKey", "in": "cookie", "name": "portico_session" }
             },
             "schemas": schemas

@@ -5,6 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
+pub mod enums;
 pub mod shapes;
 
 use crate::api::{Answer, Body, Framing, OpDoc, Shape};

@@ -24,7 +24,10 @@ pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
 
 /// The OAuth 2.0 back-channel endpoints: their refusals are RFC 6749 §5.2 errors.
 fn is_oauth_json(path: &str) -> bool {
-    matches!(path, "/oauth2/token" | "/oauth2/revoke" | "/oauth2/userinfo")
+    matches!(
+        path,
+        "/oauth2/token" | "/oauth2/revoke" | "/oauth2/userinfo" | "/oauth2/jwks"
+    )
 }
 
 /// The error answers of a route: every status the error mapping can give, each in its family's

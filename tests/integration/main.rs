@@ -6,6 +6,7 @@ mod support;
 
 mod api_fuzz;
 mod connection_settings;
+mod connection_views;
 mod domains_policy;
 mod faults;
 mod foundation;

@@ -145,6 +145,10 @@ class SsoSdkTest(unittest.TestCase):
         t = self.gx.sso.test_connection(good.id)
         self.assertTrue(t.success, t.error)
         self.assertEqual(t.issuer, ISSUER)
+        # The discovery facts the SDK parses.
+        self.assertEqual(t.authorization_endpoint, ISSUER + "/auth")
+        self.assertEqual(t.token_endpoint, ISSUER + "/token")
+        self.assertEqual(t.jwks_uri, ISSUER + "/jwks")
         r = self.gx.sso.set_enforcement(SsoEnforcementParams(enforce=True))
         self.assertEqual((r.enforce, r.developer_id), (True, ORG))
         r = self.gx.sso.set_enforcement(SsoEnforcementParams(enforce=False))

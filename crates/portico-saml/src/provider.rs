@@ -216,6 +216,10 @@ impl IdentityProvider for SamlProvider {
                 return r;
             }
         };
+        r.fact("idpEntityId", idp.entity_id.as_str());
+        if let Some(u) = &idp.sso_redirect_url {
+            r.fact("idpSsoUrl", u.as_str());
+        }
         match &idp.sso_redirect_url {
             Some(u) => r.push("sso_url", true, format!("HTTP-Redirect SSO endpoint {u}")),
             None => {

@@ -47,6 +47,8 @@ pub fn view(c: &Connection) -> Value {
             obj.extend(s.wire());
         }
         if let Some(ProtocolSettings::Saml(s)) = &settings {
+            // Like every other protocol field: present, null when unset.
+            obj.entry("metadataUrl").or_insert(Value::Null);
             if let Some(first) = s.idp_certificates.as_ref().and_then(|a| a.first()) {
                 obj.insert("idpCertificate".into(), json!(first));
             }
@@ -62,7 +64,9 @@ pub fn view(c: &Connection) -> Value {
     v
 }
 
-/// The test result as the SDK expects it (`success`, `protocol`, discovery facts, `error`).
+/// The test result as the SDK expects it (`success`, `protocol`, `error`, and the facts the
+/// grantex SDK parses: OIDC `issuer`, `authorizationEndpoint`, `tokenEndpoint`, `jwksUri` from
+/// discovery; SAML `idpEntityId`, `idpSsoUrl`; LDAP `ldapUrl`, `ldapSearchBase`, `ldapTlsEnabled`).
 pub fn test_view(c: &Connection, report: &CheckReport) -> Value {
     let mut v = json!({
         "success": report.success(),
@@ -89,7 +93,12 @@ pub fn test_view(c: &Connection, report: &CheckReport) -> Value {
                     obj.insert("idpSsoUrl".into(), json!(url));
                 }
             }
-            Some(ProtocolSettings::Ldap(_)) | None => {}
+            Some(ProtocolSettings::Ldap(s)) => {
+                obj.insert("ldapUrl".into(), json!(s.ldap_url));
+                obj.insert("ldapSearchBase".into(), json!(s.ldap_search_base));
+                obj.insert("ldapTlsEnabled".into(), json!(s.tls_in_use()));
+            }
+            None => {}
         }
         // What the test learnt from the IdP (discovery endpoints, metadata) wins over settings.
         for (k, v) in &report.facts {

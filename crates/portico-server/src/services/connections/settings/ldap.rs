@@ -57,6 +57,22 @@ impl ProtocolFields for LdapSettings {
     }
 }
 
+impl LdapSettings {
+    /// Whether the directory is reached over TLS (LDAPS or StartTLS), as the adapter decides it
+    /// from the URL and the TLS settings; None when the URL is missing or unusable.
+    pub fn tls_in_use(&self) -> Option<bool> {
+        let url = url::Url::parse(self.ldap_url.as_deref()?.trim()).ok()?;
+        let transport = portico_ldap::Transport::decide(
+            url.scheme(),
+            self.ldap_start_tls.unwrap_or(false),
+            self.ldap_tls_enabled,
+            self.ldap_allow_plaintext.unwrap_or(false),
+        )
+        .ok()?;
+        Some(transport != portico_ldap::Transport::Plain)
+    }
+}
+
 /// An adapter's configuration message without its generic prefix.
 fn bare(e: impl std::fmt::Display) -> String {
     e.to_string()

@@ -18,9 +18,25 @@ pub enum ConnectionStatusSchema {
     Testing,
 }
 
+/// A connection's protocol on the wire (mirrors [`portico_core::connection::Protocol`]).
+#[derive(utoipa::ToSchema)]
+#[schema(as = Protocol)]
+#[allow(dead_code)]
+pub enum ProtocolSchema {
+    /// OpenID Connect.
+    #[schema(rename = "oidc")]
+    Oidc,
+    /// SAML 2.0.
+    #[schema(rename = "saml")]
+    Saml,
+    /// LDAP bind.
+    #[schema(rename = "ldap")]
+    Ldap,
+}
+
 #[cfg(test)]
 mod tests {
-    use portico_core::connection::ConnectionStatus;
+    use portico_core::connection::{ConnectionStatus, Protocol};
     use utoipa::PartialSchema;
 
     /// The mirror's values are exactly the ones the original parses and prints.
@@ -36,6 +52,22 @@ mod tests {
         assert_eq!(values, ["active", "inactive", "testing"]);
         for v in &values {
             assert_eq!(ConnectionStatus::parse(v).map(|s| s.as_str()), Some(v.as_str()));
+        }
+    }
+
+    /// The protocol mirror's values are exactly the ones the original parses and prints.
+    #[test]
+    fn protocol_mirror_matches() {
+        let schema = serde_json::to_value(super::ProtocolSchema::schema()).unwrap();
+        let values: Vec<&str> = schema["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["oidc", "saml", "ldap"]);
+        for v in values {
+            assert_eq!(Protocol::parse(v).map(|p| p.as_str()), Some(v));
         }
     }
 }

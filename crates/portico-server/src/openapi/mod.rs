@@ -14,13 +14,7 @@ use crate::respond::{is_browser_route, Family};
 /// Write routes registered before request bodies were documented; each is debt to pay with
 /// `.body::<T>()` at its registration. Only removals are welcome: the OpenAPI test fails for any
 /// other write route without a body schema.
-pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[
-    // ConnectionInput: its `Patch<T>` fields need a schema for the tri-state (absent/null/value).
-    ("post", "/v1/sso/connections"),
-    ("patch", "/v1/sso/connections/{id}"),
-    ("post", "/api/user/organizations/{orgId}/sso/connections"),
-    ("patch", "/api/user/organizations/{orgId}/sso/connections/{id}"),
-];
+pub const UNDOCUMENTED_BODIES: &[(&str, &str)] = &[];
 
 /// The OAuth 2.0 back-channel endpoints: their refusals are RFC 6749 §5.2 errors.
 fn is_oauth_json(path: &str) -> bool {

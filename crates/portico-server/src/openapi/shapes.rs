@@ -214,6 +214,21 @@ pub fn connection() -> Shape {
     )
 }
 
+/// The create body: the update body ([`crate::services::connections::ConnectionInput`]) with
+/// `name` and `protocol` required.
+pub fn connection_create() -> Shape {
+    let input = Shape::of::<crate::services::connections::ConnectionInput>();
+    let mut c = input.components;
+    c.push((
+        "ConnectionCreate".to_owned(),
+        json!({ "allOf": [input.schema, { "required": ["name", "protocol"] }] }),
+    ));
+    Shape {
+        schema: json!({ "$ref": "#/components/schemas/ConnectionCreate" }),
+        components: c,
+    }
+}
+
 /// The SDK's list of connections.
 pub fn connection_list() -> Shape {
     let c = connection();

@@ -30,6 +30,7 @@ pub fn routes(api: Api) -> Api {
             "Create an SSO connection (owner)",
             create,
         )
+        .body_shape(shapes::connection_create())
         .data_shape(201, shapes::connection())
         .get(
             "/api/user/organizations/{orgId}/sso/connections/{id}",
@@ -42,6 +43,7 @@ pub fn routes(api: Api) -> Api {
             "Update an SSO connection (owner)",
             update,
         )
+        .body::<ConnectionInput>()
         .data_shape(200, shapes::connection())
         .delete(
             "/api/user/organizations/{orgId}/sso/connections/{id}",

@@ -28,6 +28,7 @@ pub fn routes(api: Api) -> Api {
             "Create a connection (oidc, saml or ldap)",
             create,
         )
+        .body_shape(shapes::connection_create())
         .json_shape(201, JSON, shapes::connection())
         .get("/v1/sso/connections", "List the organization's connections", list)
         .json_shape(200, JSON, shapes::connection_list())
@@ -38,6 +39,7 @@ pub fn routes(api: Api) -> Api {
             "Update a connection; explicit null clears a field",
             update,
         )
+        .body::<ConnectionInput>()
         .json_shape(200, JSON, shapes::connection())
         .delete(
             "/v1/sso/connections/{id}",

@@ -3,110 +3,18 @@
 //! protocol's own fields into its typed settings (another protocol's field is refused, naming
 //! it), secrets sealed, then the whole row validated.
 
-use std::collections::BTreeMap;
-
 use portico_core::connection::{ConnectionStatus, Protocol};
 use portico_core::role::Role;
 use portico_core::secretbox::Slot;
 use portico_store::connections::Connection;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::json;
 
+pub use super::body::ConnectionInput;
 use super::settings::{ProtocolSettings, UrlRules};
 use crate::error::ApiError;
 use crate::patch::Patch;
 use crate::state::AppState;
-
-/// Create / update body of a connection (SDK field names, plus the seed documents' aliases).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ConnectionInput {
-    #[serde(default)]
-    pub(super) name: Patch<String>,
-    #[serde(default)]
-    pub(super) protocol: Patch<String>,
-    #[serde(default)]
-    pub(super) status: Patch<String>,
-    #[serde(default)]
-    pub(super) issuer_url: Patch<String>,
-    #[serde(default)]
-    pub(super) client_id: Patch<String>,
-    #[serde(default)]
-    pub(super) client_secret: Patch<SecretString>,
-    #[serde(default)]
-    pub(super) token_endpoint_auth_method: Patch<String>,
-    #[serde(default)]
-    pub(super) dedicated_callback: Patch<bool>,
-    #[serde(default)]
-    pub(super) idp_entity_id: Patch<String>,
-    #[serde(default)]
-    pub(super) idp_sso_url: Patch<String>,
-    #[serde(default)]
-    pub(super) idp_certificate: Patch<String>,
-    #[serde(default)]
-    pub(super) idp_certificates: Patch<Vec<String>>,
-    #[serde(default)]
-    pub(super) sp_entity_id: Patch<String>,
-    #[serde(default)]
-    pub(super) entity_id: Patch<String>,
-    #[serde(default)]
-    pub(super) sp_acs_url: Patch<String>,
-    #[serde(default)]
-    pub(super) assertion_consumer_service_url: Patch<String>,
-    #[serde(default)]
-    pub(super) metadata_url: Patch<String>,
-    #[serde(default)]
-    pub(super) metadata_xml: Patch<String>,
-    #[serde(default)]
-    pub(super) allow_idp_initiated: Patch<bool>,
-    #[serde(default)]
-    pub(super) allow_sha1: Patch<bool>,
-    #[serde(default)]
-    pub(super) require_signed_response: Patch<bool>,
-    #[serde(default)]
-    pub(super) require_signed_assertion: Patch<bool>,
-    #[serde(default)]
-    pub(super) ldap_url: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_bind_dn: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_bind_password: Patch<SecretString>,
-    #[serde(default)]
-    pub(super) ldap_search_base: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_search_filter: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_group_search_base: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_group_search_filter: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_tls_enabled: Patch<bool>,
-    #[serde(default)]
-    pub(super) ldap_start_tls: Patch<bool>,
-    #[serde(default)]
-    pub(super) ldap_ca_certificate: Patch<String>,
-    #[serde(default)]
-    pub(super) ldap_allow_plaintext: Patch<bool>,
-    #[serde(default)]
-    pub(super) domains: Patch<Vec<String>>,
-    #[serde(default)]
-    pub(super) jit_provisioning: Patch<bool>,
-    #[serde(default)]
-    pub(super) enforce: Patch<bool>,
-    #[serde(default)]
-    pub(super) group_attribute: Patch<String>,
-    #[serde(default)]
-    pub(super) group_mappings: Patch<BTreeMap<String, Vec<String>>>,
-    #[serde(default)]
-    pub(super) default_scopes: Patch<Vec<String>>,
-    #[serde(default)]
-    pub(super) default_role: Patch<String>,
-    #[serde(default)]
-    pub(super) attribute_mapping: Patch<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub(super) redirect_uris: Patch<Vec<String>>,
-}
 
 /// `field` from the input into `slot` (absent keeps, `null` clears).
 fn put<T>(slot: &mut Option<T>, field: &mut Patch<T>) {

@@ -17,6 +17,7 @@ use crate::extract::ClientInfo;
 use crate::services::audit::event;
 use crate::state::AppState;
 
+mod body;
 mod input;
 pub mod settings;
 mod views;

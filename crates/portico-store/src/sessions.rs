@@ -254,3 +254,35 @@ pub async fn purge(db: &sqlx::PgPool) -> Result<u64, StoreError> {
     }
     Ok(total)
 }
+
+/// Revokes what another organization's identity provider signed `user_id` in with: its SSO
+/// sessions through connections outside `org_id`, and the tokens minted from SSO sessions of
+/// another organization. Returns (sessions, tokens) revoked. Used when an organization that
+/// verified the user's domain links the account (SPEC §3: that IdP was never authoritative).
+pub async fn revoke_foreign_sso(
+    db: &mut sqlx::PgConnection,
+    user_id: &str,
+    org_id: &str,
+) -> Result<(u64, u64), crate::StoreError> {
+    let sessions = sqlx::query(
+        "UPDATE sessions SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL AND connection_id IN
+               (SELECT id FROM sso_connections WHERE organization_id <> $2)",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    let tokens = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now()
+         WHERE user_id = $1 AND revoked_at IS NULL AND auth_method IN ('oidc', 'saml', 'ldap')
+               AND auth_org_id IS DISTINCT FROM $2",
+    )
+    .bind(user_id)
+    .bind(org_id)
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    Ok((sessions, tokens))
+}

@@ -184,3 +184,48 @@ async fn recreating_a_connection_does_not_lock_members_out() {
     assert_eq!(refused, 1);
     assert_eq!(app.count("external_identities").await, 2, "nothing linked");
 }
+
+#[tokio::test]
+async fn linking_ends_what_the_squatters_idp_signed_in() {
+    // Attack: before victim verified example.com, the squatter's IdP signed "alice" in and the
+    // squatter kept that session and a token minted from it. Once victim verified the domain
+    // and its IdP linked the account (rule a), they reached the real Alice's user-level routes.
+    let p = oidc::provider().await;
+    let app = TestApp::start().await;
+    let victim = app.owner("victim3").await;
+    let squatter = app.owner("squatter3").await;
+    oidc_settings(&app, &squatter, &p.issuer).await;
+    let r = oidc_sign_in(&app, "squatter3").await;
+    let cookie = session_cookie(&r).expect("squatter session");
+    let session = cookie.trim_start_matches("portico_session=").to_owned();
+    let pat = crate::security::bearer(
+        &app,
+        Method::POST,
+        "/api/user/tokens",
+        &session,
+        Some(json!({"name": "kept", "organizationId": squatter.org_id})),
+    )
+    .await;
+    assert_eq!(pat.status, 201, "{}", pat.text);
+    let pat = pat.body["data"]["token"].as_str().unwrap().to_owned();
+
+    verified(&app, &victim, "example.com").await;
+    oidc_settings(&app, &victim, &p.issuer).await;
+    let r = oidc_sign_in(&app, "victim3").await;
+    let own = session_cookie(&r).expect("victim's IdP signs the real Alice in");
+
+    for cred in [&session, &pat] {
+        let me = crate::security::bearer(&app, Method::GET, "/api/user/me", cred, None).await;
+        assert_eq!(me.status, 401, "the squatter's credential still works: {}", me.text);
+    }
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL)
+              + (SELECT count(*) FROM api_tokens WHERE revoked_at IS NOT NULL AND name = 'kept')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(revoked, 2);
+    let me = app.me_with_cookie(&own).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+}

@@ -131,7 +131,7 @@ pub async fn pick_connection(
     }) {
         if let Some(c) = all
             .iter()
-            .find(|c| c.status.is_active() && c.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)))
+            .find(|c| c.status.is_active() && c.domains.iter().any(|x| admission::provision::same_domain(x, &d)))
         {
             return Ok(c.clone());
         }

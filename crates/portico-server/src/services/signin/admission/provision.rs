@@ -93,6 +93,13 @@ fn role_for(conn: &Connection, groups: &[String]) -> String {
         .unwrap_or_else(|| "member".to_owned())
 }
 
+/// True when a connection's stored domain is `normalized` (a row written before domains were
+/// IDNA-normalised at input is normalised here too).
+pub fn same_domain(stored: &str, normalized: &str) -> bool {
+    portico_core::domain::normalize(stored)
+        .map_or_else(|_| stored.eq_ignore_ascii_case(normalized), |d| d == normalized)
+}
+
 /// The checks that need no database: a usable email, not marked unverified by the IdP, on one
 /// of the connection's domains when it lists any. Returns the email and its domain.
 pub fn check_email<'a>(conn: &Connection, identity: &'a ExternalIdentity) -> Result<(&'a str, String), Refusal> {
@@ -112,7 +119,7 @@ pub fn check_email<'a>(conn: &Connection, identity: &'a ExternalIdentity) -> Res
     let domain = portico_core::domain::of_email(email)
         .or_else(|| email_domain(email))
         .ok_or_else(|| Refusal::new("EMAIL_MISSING", "email has no domain"))?;
-    if !conn.domains.is_empty() && !conn.domains.iter().any(|d| d.eq_ignore_ascii_case(&domain)) {
+    if !conn.domains.is_empty() && !conn.domains.iter().any(|d| same_domain(d, &domain)) {
         return Err(Refusal::new(
             "EMAIL_DOMAIN_NOT_ALLOWED",
             format!("domain {domain} is not among the connection's domains"),
@@ -209,6 +216,14 @@ async fn admit_once(
                     // SPEC §3 rules (a) and (b): `linking`.
                     super::linking::may_link(&mut tx, conn, identity, &existing, domain).await??;
                     identities::link(&mut *tx, &conn.id, &identity.subject, &existing.id, Some(email)).await?;
+                    // Whatever another organization's IdP signed this account in with (a squatter
+                    // before the domain was verified) ends with the link.
+                    let (s, t) =
+                        portico_store::sessions::revoke_foreign_sso(&mut tx, &existing.id, &conn.organization_id)
+                            .await?;
+                    if s + t > 0 {
+                        tracing::info!(user = %existing.id, sessions = s, tokens = t, "linked: foreign SSO credentials revoked");
+                    }
                     existing
                 }
                 None if conn.jit_provisioning => {
@@ -274,4 +289,22 @@ async fn admit_once(
         provisioned,
         mapped_scopes: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_domain;
+
+    #[test]
+    fn stored_domains_compare_idna_normalised() {
+        assert!(same_domain("xn--bcher-kva.example", "xn--bcher-kva.example"));
+        // A row written before input normalisation, in Unicode or another case.
+        assert!(same_domain("Bücher.Example", "xn--bcher-kva.example"));
+        assert!(same_domain(
+            "ÉXAMPLE.com",
+            &portico_core::domain::normalize("éxample.COM").unwrap()
+        ));
+        assert!(!same_domain("bucher.example", "xn--bcher-kva.example"));
+        assert!(!same_domain("example.com.evil", "example.com"));
+    }
 }

@@ -31,3 +31,4 @@ mod security;
 mod signin_pending;
 mod signin_writes;
 mod startup;
+mod statement_timeout;

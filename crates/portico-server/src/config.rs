@@ -126,6 +126,9 @@ pub struct DatabaseSettings {
     /// Seconds a start (`serve`, `migrate`, every database command) waits for the database to
     /// answer, retrying with capped exponential backoff, before it exits non-zero.
     pub connect_timeout_secs: u64,
+    /// Milliseconds PostgreSQL lets one statement run (lock waits included) before cancelling
+    /// it, answered 503 SERVICE_UNAVAILABLE; 0 turns the limit off. Migrations run without it.
+    pub statement_timeout_ms: u64,
 }
 
 impl Default for DatabaseSettings {
@@ -135,6 +138,7 @@ impl Default for DatabaseSettings {
             max_connections: default_pool_size(),
             acquire_timeout_ms: 3000,
             connect_timeout_secs: 60,
+            statement_timeout_ms: 5000,
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         url.expose_secret(),
         settings.database.max_connections,
         std::time::Duration::from_millis(settings.database.acquire_timeout_ms.max(100)),
+        std::time::Duration::from_millis(settings.database.statement_timeout_ms),
     )
     .context("database.url")?;
     Ok(Database { pool, embedded })

@@ -38,7 +38,7 @@ impl From<sqlx::Error> for StoreError {
             return Self::NotFound;
         }
         if is_unavailable(&e) {
-            if !matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
+            if !matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) && !is_timed_out(&e) {
                 note_fault();
             }
             return Self::Unavailable(e);
@@ -61,7 +61,8 @@ impl From<sqlx::Error> for StoreError {
 /// bug or a refused statement): I/O and TLS failures, a refused or timed-out connect, a closed or
 /// exhausted pool, SQLSTATE class 08 (connection exception), 53300 (too many connections),
 /// 57P01–57P03 (admin/crash shutdown, cannot connect now) and 25006 (read-only transaction: a
-/// failover's new standby, or a primary demoted under us).
+/// failover's new standby, or a primary demoted under us), and 57014 (a statement cancelled by
+/// `statement_timeout`: the database is too slow or a lock is held; the connection is fine).
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)
@@ -75,7 +76,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
 }
 
 fn unavailable_sqlstate(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03" | "25006")
+    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03" | "25006" | "57014")
+}
+
+/// A statement cancelled by `statement_timeout` (its connection stays usable).
+fn is_timed_out(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(|d| d.code()).as_deref() == Some("57014")
 }
 
 fn epoch() -> Instant {

@@ -42,21 +42,29 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(2);
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Opens a pool to `url` with at most `max_connections`.
+/// No statement timeout: for tools and tests, not the request path.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
-    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT, Duration::ZERO).await
 }
 
 /// Opens a pool to `url` with at most `max_connections`, waiting at most `acquire_timeout` for a
-/// connection.
+/// connection; every statement on its connections is cancelled by PostgreSQL after
+/// `statement_timeout` (`Duration::ZERO`: no limit), which the store answers as
+/// [`StoreError::Unavailable`] (SQLSTATE 57014).
 ///
 /// Connections are checked before use only when they may be dead: idle for a while, or opened
 /// before the last connection-class failure this process saw (a restart drops them all; the
 /// first failure marks every older one suspect, so the next requests ping, discard and reopen
 /// instead of failing too). A ping before every acquire would double the round trips of short
 /// statements, so steady-state traffic pays none.
-pub async fn connect_with(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<PgPool, StoreError> {
     pool_options(max_connections, acquire_timeout)
-        .connect_with(connect_options(url)?)
+        .connect_with(connect_options(url, statement_timeout)?)
         .await
         .map_err(StoreError::from)
 }
@@ -64,8 +72,13 @@ pub async fn connect_with(url: &str, max_connections: u32, acquire_timeout: Dura
 /// [`connect_with`] without connecting: the pool opens its connections when first used, so a
 /// server can start (and answer `/healthz`) before the database is reachable. Fails only on a
 /// malformed URL. See [`probe`] to wait for the database.
-pub fn connect_lazy(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<PgPool, StoreError> {
-    Ok(pool_options(max_connections, acquire_timeout).connect_lazy_with(connect_options(url)?))
+pub fn connect_lazy(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<PgPool, StoreError> {
+    Ok(pool_options(max_connections, acquire_timeout).connect_lazy_with(connect_options(url, statement_timeout)?))
 }
 
 /// One fresh connection to the pool's database, within `limit`, closed again: the database
@@ -91,10 +104,13 @@ pub fn server_address(pool: &PgPool) -> String {
 
 /// The connection settings of `url`, with PostgreSQL's NOTICE messages off
 /// (`client_min_messages = warning`): they are informational (e.g. "relation _sqlx_migrations
-/// already exists, skipping" on every start) and would reach the logs as INFO lines.
-fn connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions, StoreError> {
+/// already exists, skipping" on every start) and would reach the logs as INFO lines; and
+/// `statement_timeout` set at connect (a start-up parameter: no extra round trip, and it holds
+/// for every statement of the connection's life).
+fn connect_options(url: &str, statement_timeout: Duration) -> Result<sqlx::postgres::PgConnectOptions, StoreError> {
     let opts: sqlx::postgres::PgConnectOptions = url.parse().map_err(StoreError::from)?;
-    Ok(opts.options([("client_min_messages", "warning")]))
+    let ms = statement_timeout.as_millis().to_string();
+    Ok(opts.options([("client_min_messages", "warning"), ("statement_timeout", ms.as_str())]))
 }
 
 fn pool_options(max_connections: u32, acquire_timeout: Duration) -> sqlx::postgres::PgPoolOptions {
@@ -119,11 +135,20 @@ fn pool_options(max_connections: u32, acquire_timeout: Duration) -> sqlx::postgr
 }
 
 /// Applies every pending migration from `migrations/`.
+///
+/// Migrations run on a connection of their own with no statement timeout (an index built over a
+/// large table may rightly take minutes); that connection is closed afterwards rather than
+/// returned to the pool with the request path's limit lifted.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::migrate!("../../migrations")
-        .run(pool)
+    let mut conn = pool.acquire().await?.detach();
+    sqlx::query("SET statement_timeout = 0").execute(&mut conn).await?;
+    let result = sqlx::migrate!("../../migrations")
+        .run(&mut conn)
         .await
-        .map_err(|e| StoreError::Migration(e.to_string()))
+        .map_err(|e| StoreError::Migration(e.to_string()));
+    use sqlx::Connection;
+    let _ = conn.close().await;
+    result
 }
 
 /// The latest migration applied (`None` before the first).

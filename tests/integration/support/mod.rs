@@ -101,6 +101,7 @@ impl TestApp {
             url,
             8,
             std::time::Duration::from_millis(settings.database.acquire_timeout_ms),
+            std::time::Duration::from_millis(settings.database.statement_timeout_ms),
         )
         .await
         .expect("connect");

@@ -1,6 +1,6 @@
 //! Portico's domain core: identifiers, roles, the [`idp::IdentityProvider`] trait that every
-//! protocol adapter implements, the secret box that seals stored secrets, and the token and
-//! password primitives. No HTTP, no database.
+//! protocol adapter implements, the secret box that seals stored secrets, and the token,
+//! password and TOTP primitives. No HTTP, no database.
 #![forbid(unsafe_code)]
 
 pub mod connection;
@@ -12,5 +12,6 @@ pub mod role;
 pub mod secretbox;
 pub mod slug;
 pub mod token;
+pub mod totp;
 
 pub use secrecy::{ExposeSecret, SecretString};

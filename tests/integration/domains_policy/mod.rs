@@ -17,7 +17,7 @@ mod policy_grid;
 mod totp;
 
 use portico_core::ids;
-use portico_server::services::totp::{code_at, current_step};
+use portico_core::totp::{code_at, current_step, decode_secret};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -153,7 +153,7 @@ async fn role_in(app: &TestApp, org_id: &str, user_id: &str) -> Option<String> {
 
 /// The TOTP code of a base32 secret at time step `step`.
 fn code_at_step(secret_b32: &str, step: i64) -> String {
-    let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+    let secret = decode_secret(&secret_b32).unwrap();
     code_at(&secret, step)
 }
 

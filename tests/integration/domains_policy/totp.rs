@@ -58,7 +58,7 @@ async fn totp_enrolment_wrong_and_replayed_codes_and_single_use_recovery_codes()
         .unwrap();
     let r = confirm_totp(&app, &s, &wrong).await;
     assert_envelope_error(&r, 400, "VALIDATION_ERROR");
-    let step = totp::current_step();
+    let step = portico_core::totp::current_step();
     let confirm_code = code_at_step(&secret, step);
     let r = confirm_totp(&app, &s, &confirm_code).await;
     assert_eq!(r.status, 200, "{}", r.text);

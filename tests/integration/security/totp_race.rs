@@ -2,7 +2,8 @@
 //! sign-ins with guessed codes at once; each used to pass the "fewer than 10 failures" check
 //! before any failure was written, so a burst got far more than 10 guesses per 5 minutes.
 
-use portico_server::services::totp::{code_at, current_step, MAX_FAILURES};
+use portico_core::totp::{code_at, current_step, decode_secret};
+use portico_server::services::totp::MAX_FAILURES;
 use reqwest::Method;
 use serde_json::json;
 
@@ -17,7 +18,7 @@ async fn a_burst_of_concurrent_guesses_gets_at_most_ten_comparisons() {
     let r = bearer(&app, Method::POST, "/api/user/mfa/totp", &session, None).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let secret_b32 = r.body["data"]["secret"].as_str().unwrap().to_owned();
-    let secret = data_encoding::BASE32_NOPAD.decode(secret_b32.as_bytes()).unwrap();
+    let secret = decode_secret(&secret_b32).unwrap();
     let r = bearer(
         &app,
         Method::POST,

@@ -1,6 +1,5 @@
-//! TOTP multi-factor authentication for password accounts: RFC 6238 (HMAC-SHA1, 6 digits,
-//! 30-second steps, one step of clock skew either way), written out here over `hmac` + `sha1`
-//! (twenty lines, checked against the RFC's test vectors) rather than pulling in a crate.
+//! TOTP multi-factor authentication for password accounts: the stored secrets, steps, attempts
+//! and recovery codes around the algorithm of [`portico_core::totp`] (RFC 6238).
 //!
 //! - Enrolment stores a sealed pending secret and shows it once (base32 and an `otpauth://` URI);
 //!   a first valid code confirms it and mints 10 single-use recovery codes, shown once and stored
@@ -14,15 +13,12 @@
 //! - Managing TOTP needs a session (never an API key) and, to disable it, a current code.
 
 use chrono::{Duration, Utc};
-use data_encoding::BASE32_NOPAD;
-use hmac::{Hmac, Mac};
 use portico_core::secretbox::Slot;
-use portico_core::{ids, token};
+use portico_core::token;
+use portico_core::totp::{self, current_step, match_code, new_recovery_codes, normalize_recovery_code, CodeMatch};
 use portico_store::users::User;
 use portico_store::{audit, mfa, users};
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha1::Sha1;
 
 use crate::auth::{Caller, Credential};
 use crate::error::ApiError;
@@ -30,119 +26,10 @@ use crate::extract::ClientInfo;
 use crate::services::audit::{event, failed};
 use crate::state::AppState;
 
-/// Seconds per time step.
-pub const STEP_SECS: i64 = 30;
-/// Digits per code.
-pub const DIGITS: u32 = 6;
-/// Recovery codes minted at confirmation.
-pub const RECOVERY_CODES: usize = 10;
 /// Failed second factors tolerated per window before 429.
 pub const MAX_FAILURES: i64 = 10;
 /// The failure-counting window, seconds.
 pub const FAILURE_WINDOW_SECS: i64 = 300;
-const SKEW_STEPS: i64 = 1;
-const SECRET_BYTES: usize = 20;
-const ISSUER: &str = "Portico";
-const RECOVERY_ID: &str = "rcv_";
-
-/// The code of `secret` at time step `step` (RFC 6238 / RFC 4226 dynamic truncation).
-pub fn code_at(secret: &[u8], step: i64) -> String {
-    let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(secret) else {
-        return String::new();
-    };
-    mac.update(&step.to_be_bytes());
-    let h = mac.finalize().into_bytes();
-    let offset = usize::from(h[h.len() - 1] & 0x0f);
-    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
-    format!("{:0width$}", bin % 10u32.pow(DIGITS), width = DIGITS as usize)
-}
-
-/// The time step now.
-pub fn current_step() -> i64 {
-    Utc::now().timestamp().div_euclid(STEP_SECS)
-}
-
-/// How a presented TOTP code compares with the secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeMatch {
-    /// Valid for this step, later than the last accepted one.
-    Fresh(i64),
-    /// Valid, but its step was already used (or an older one): a replay.
-    Replayed,
-    /// Not a valid code now.
-    Invalid,
-}
-
-/// Compares `code` with the codes of the steps around `now_step`.
-pub fn match_code(secret: &[u8], code: &str, now_step: i64, last_step: Option<i64>) -> CodeMatch {
-    use subtle::ConstantTimeEq;
-    let mut result = CodeMatch::Invalid;
-    for step in (now_step - SKEW_STEPS)..=(now_step + SKEW_STEPS) {
-        if bool::from(code_at(secret, step).as_bytes().ct_eq(code.as_bytes())) {
-            if last_step.is_some_and(|last| step <= last) {
-                if result == CodeMatch::Invalid {
-                    result = CodeMatch::Replayed;
-                }
-            } else {
-                return CodeMatch::Fresh(step);
-            }
-        }
-    }
-    result
-}
-
-fn is_totp_code(s: &str) -> bool {
-    s.len() == DIGITS as usize && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// A recovery code as typed (any case, dashes and spaces ignored) in canonical form, if it can be one.
-pub fn normalize_recovery_code(input: &str) -> Option<String> {
-    let c: String = input
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .collect::<String>()
-        .to_ascii_uppercase();
-    (c.len() == 16 && c.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))).then_some(c)
-}
-
-fn new_recovery_codes() -> (Vec<String>, Vec<(String, Vec<u8>)>) {
-    let mut shown = Vec::with_capacity(RECOVERY_CODES);
-    let mut stored = Vec::with_capacity(RECOVERY_CODES);
-    for _ in 0..RECOVERY_CODES {
-        let mut raw = [0u8; 10];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let canonical = BASE32_NOPAD.encode(&raw);
-        let lower = canonical.to_ascii_lowercase();
-        shown.push(format!(
-            "{}-{}-{}-{}",
-            &lower[0..4],
-            &lower[4..8],
-            &lower[8..12],
-            &lower[12..16]
-        ));
-        stored.push((ids::prefixed(RECOVERY_ID), token::digest(&canonical)));
-    }
-    (shown, stored)
-}
-
-fn uri_component(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The `otpauth://` URI authenticator apps read (Key Uri Format).
-pub fn otpauth_uri(account: &str, secret_b32: &str) -> String {
-    format!(
-        "otpauth://totp/{issuer}:{account}?secret={secret_b32}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
-        issuer = uri_component(ISSUER),
-        account = uri_component(account),
-    )
-}
-
 fn slot(user_id: &str) -> Slot<'_> {
     Slot {
         table: "users",
@@ -153,9 +40,8 @@ fn slot(user_id: &str) -> Slot<'_> {
 
 fn open_secret(state: &AppState, user_id: &str, sealed: &str) -> Result<Vec<u8>, ApiError> {
     let b32 = state.secrets.open(sealed, slot(user_id))?;
-    BASE32_NOPAD
-        .decode(b32.expose_secret().as_bytes())
-        .map_err(|_| ApiError::Internal("stored TOTP secret is not base32".into()))
+    totp::decode_secret(b32.expose_secret())
+        .ok_or_else(|| ApiError::Internal("stored TOTP secret is not base32".into()))
 }
 
 /// A new enrolment (the secret is shown once).
@@ -203,9 +89,7 @@ pub async fn enrol(state: &AppState, ctx: &ClientInfo, caller: &Caller) -> Resul
             "TOTP protects password sign-in, and this account has no password".into(),
         ));
     }
-    let mut raw = [0u8; SECRET_BYTES];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let b32 = BASE32_NOPAD.encode(&raw);
+    let b32 = totp::new_secret();
     let sealed = state.secrets.seal(&b32, slot(&user.id))?;
     let mut tx = state.db.begin().await?;
     if !mfa::set_pending(&mut *tx, &user.id, &sealed).await? {
@@ -213,7 +97,7 @@ pub async fn enrol(state: &AppState, ctx: &ClientInfo, caller: &Caller) -> Resul
     }
     audit::record(&mut *tx, event(ctx, Some(caller), None, "mfa.totp.enrol")).await?;
     tx.commit().await?;
-    let uri = otpauth_uri(&user.email, &b32);
+    let uri = totp::otpauth_uri(&user.email, &b32);
     Ok(Enrolment {
         secret: SecretString::from(b32),
         uri,
@@ -238,7 +122,7 @@ pub async fn confirm(state: &AppState, ctx: &ClientInfo, caller: &Caller, code: 
     throttle(state, &user.id).await?;
     let secret = open_secret(state, &user.id, &sealed)?;
     let code = code.trim();
-    let step = match is_totp_code(code).then(|| match_code(&secret, code, current_step(), st.totp_last_step)) {
+    let step = match totp::is_code(code).then(|| match_code(&secret, code, current_step(), st.totp_last_step)) {
         Some(CodeMatch::Fresh(step)) => step,
         other => {
             let reason = if other == Some(CodeMatch::Replayed) {
@@ -355,7 +239,7 @@ pub async fn second_factor(
         return Ok(Err("mfa_invalid"));
     };
     let code = code.trim();
-    let verdict = if is_totp_code(code) {
+    let verdict = if totp::is_code(code) {
         let secret = open_secret(state, user_id, sealed)?;
         match match_code(&secret, code, current_step(), st.totp_last_step) {
             CodeMatch::Fresh(step) if mfa::claim_step(&state.db, user_id, step).await? => Ok("totp"),
@@ -407,60 +291,4 @@ pub async fn password_second_factor(
 
 fn mfa_required(message: &'static str) -> ApiError {
     ApiError::SecondFactorRequired(message)
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc6238_sha1_vectors() {
-        // RFC 6238 appendix B (8 digits there; the last 6 digits are the 6-digit code).
-        let secret = b"12345678901234567890";
-        for (t, eight) in [
-            (59i64, "94287082"),
-            (1_111_111_109, "07081804"),
-            (1_234_567_890, "89005924"),
-            (2_000_000_000, "69279037"),
-        ] {
-            assert_eq!(code_at(secret, t / STEP_SECS), &eight[2..]);
-        }
-    }
-
-    #[test]
-    fn replay_and_skew() {
-        let secret = b"12345678901234567890";
-        let now = 1000;
-        let c = code_at(secret, now);
-        assert_eq!(match_code(secret, &c, now, None), CodeMatch::Fresh(now));
-        assert_eq!(match_code(secret, &c, now, Some(now)), CodeMatch::Replayed);
-        assert_eq!(
-            match_code(secret, &code_at(secret, now - 1), now, Some(now - 2)),
-            CodeMatch::Fresh(now - 1)
-        );
-        assert_eq!(
-            match_code(secret, &code_at(secret, now + 1), now, Some(now)),
-            CodeMatch::Fresh(now + 1)
-        );
-        assert_eq!(
-            match_code(secret, &code_at(secret, now - 2), now, None),
-            CodeMatch::Invalid
-        );
-    }
-
-    #[test]
-    fn recovery_codes_and_uri() {
-        let (shown, stored) = new_recovery_codes();
-        assert_eq!(shown.len(), RECOVERY_CODES);
-        let canonical = normalize_recovery_code(&shown[0]).unwrap();
-        assert_eq!(token::digest(&canonical), stored[0].1);
-        assert_eq!(
-            normalize_recovery_code(&shown[0].to_ascii_uppercase().replace('-', " ")).unwrap(),
-            canonical
-        );
-        assert_eq!(normalize_recovery_code("123456"), None);
-        let uri = otpauth_uri("a+b@example.com", "JBSWY3DPEHPK3PXP");
-        assert_eq!(uri, "otpauth://totp/Portico:a%2Bb%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=Portico&algorithm=SHA1&digits=6&period=30");
-    }
 }

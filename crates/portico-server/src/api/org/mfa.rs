@@ -81,8 +81,8 @@ async fn enrol(State(state): State<AppState>, ctx: ClientInfo, caller: Caller) -
         "secret": e.secret.expose_secret(),
         "otpauthUri": e.uri,
         "algorithm": "SHA1",
-        "digits": totp::DIGITS,
-        "period": totp::STEP_SECS,
+        "digits": portico_core::totp::DIGITS,
+        "period": portico_core::totp::STEP_SECS,
     });
     Ok(Envelope::created(data).message("Scan the secret into an authenticator app, then confirm with a code"))
 }

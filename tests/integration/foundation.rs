@@ -96,7 +96,7 @@ async fn a_key_pinned_to_one_org_cannot_act_on_another_org_of_the_same_user() {
     let app = TestApp::start().await;
     let a = app.owner("pin-a").await;
     // The same owner bootstraps a second organization: same user, a key pinned to B.
-    let b = portico_server::services::bootstrap::run(&app.db, "B", "pin-b", &a.email, None)
+    let b = portico_server::cli::bootstrap::run(&app.db, "B", "pin-b", &a.email, None)
         .await
         .unwrap();
     assert_eq!(b.user_id, a.user_id);

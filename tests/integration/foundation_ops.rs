@@ -67,7 +67,7 @@ async fn keys_rotate_reseals_every_secret_in_one_transaction() {
     sqlx::query("INSERT INTO sso_connections (id, organization_id, name, protocol, client_secret) VALUES ($1, $2, 'c', 'oidc', $3)")
         .bind(&id).bind(&o.org_id).bind(&sealed).execute(&app.db).await.unwrap();
     let new = SecretBox::from_specs(&[k2, k1]).unwrap();
-    assert_eq!(portico_server::services::keys::rotate(&app.db, &new).await.unwrap(), 1);
+    assert_eq!(portico_server::cli::keys::rotate(&app.db, &new).await.unwrap(), 1);
     let stored: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1")
         .bind(&id)
         .fetch_one(&app.db)
@@ -86,12 +86,10 @@ async fn keys_rotate_reseals_every_secret_in_one_transaction() {
         )
         .unwrap();
     assert_eq!(opened.expose_secret(), "client-secret-value");
-    assert_eq!(portico_server::services::keys::rotate(&app.db, &new).await.unwrap(), 0);
+    assert_eq!(portico_server::cli::keys::rotate(&app.db, &new).await.unwrap(), 0);
     // A ring without the old key cannot rotate: nothing changes (one transaction).
     let stranger = SecretBox::from_specs(&[SecretBox::generate_spec("k9")]).unwrap();
-    assert!(portico_server::services::keys::rotate(&app.db, &stranger)
-        .await
-        .is_err());
+    assert!(portico_server::cli::keys::rotate(&app.db, &stranger).await.is_err());
     let still: String = sqlx::query_scalar("SELECT client_secret FROM sso_connections WHERE id = $1")
         .bind(&id)
         .fetch_one(&app.db)

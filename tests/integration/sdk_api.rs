@@ -234,7 +234,7 @@ async fn every_v1_route_is_tenant_isolated() {
     assert_eq!(r.status, 401);
     assert_eq!(r.body["code"], "UNAUTHORIZED");
     // A key with no pin whose user belongs to two organizations: a clear 400.
-    let two = portico_server::services::bootstrap::run(&app.db, "Second", "tenant-a2", &a.email, None)
+    let two = portico_server::cli::bootstrap::run(&app.db, "Second", "tenant-a2", &a.email, None)
         .await
         .unwrap();
     assert_eq!(two.user_id, a.user_id);

@@ -111,7 +111,7 @@ pub async fn first_start(pool: &PgPool, settings: &Settings) -> anyhow::Result<(
         return Ok(());
     }
     let password = portico_core::token::random_urlsafe(12);
-    let b = crate::services::bootstrap::run(pool, "Development", "dev", "owner@example.com", Some(&password))
+    let b = crate::cli::bootstrap::run(pool, "Development", "dev", "owner@example.com", Some(&password))
         .await
         .map_err(|e| anyhow::anyhow!("bootstrapping the development organization: {e}"))?;
     if crate::telemetry::is_json() {

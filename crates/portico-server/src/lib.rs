@@ -5,7 +5,6 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
-pub mod cli_clients;
 pub mod client_addr;
 pub mod config;
 pub mod devmode;

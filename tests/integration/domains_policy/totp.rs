@@ -165,7 +165,7 @@ async fn totp_enrolment_wrong_and_replayed_codes_and_single_use_recovery_codes()
     assert_eq!(rows[0].0, o.user_id);
     drop(tx);
     assert_eq!(
-        portico_server::services::keys::rotate(&app.db, &app.state.secrets)
+        portico_server::cli::keys::rotate(&app.db, &app.state.secrets)
             .await
             .unwrap(),
         0,

@@ -131,7 +131,7 @@ impl TestApp {
     /// Bootstraps an owner/org/key like `portico bootstrap`.
     pub async fn owner(&self, slug: &str) -> Owner {
         let email = format!("owner@{slug}.example");
-        let b = portico_server::services::bootstrap::run(
+        let b = portico_server::cli::bootstrap::run(
             &self.db,
             &format!("Org {slug}"),
             slug,

@@ -1,11 +1,9 @@
 //! Orchestration shared by both API families: handlers stay thin and call these.
 
 pub mod audit;
-pub mod bootstrap;
 pub mod connections;
 pub mod dns;
 pub mod domains;
-pub mod keys;
 pub mod orgs;
 pub mod password;
 pub mod policy;

@@ -1,4 +1,9 @@
-//! The `portico` command line: `serve`, `migrate`, `bootstrap`, `keys rotate`, `keys generate`.
+//! The `portico` command line: `serve`, `migrate`, `bootstrap`, `keys rotate`, `keys generate`,
+//! `clients`. The commands that only the command line runs live beside it.
+
+pub mod bootstrap;
+pub mod clients;
+pub mod keys;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,7 +55,7 @@ pub enum Command {
     Clients {
         /// Client action.
         #[command(subcommand)]
-        action: crate::cli_clients::ClientsAction,
+        action: clients::ClientsAction,
     },
 }
 
@@ -125,7 +130,7 @@ async fn run_command(
             owner_email,
             owner_password,
         } => {
-            let b = crate::services::bootstrap::run(pool, org_name, org_slug, owner_email, owner_password.as_deref())
+            let b = bootstrap::run(pool, org_name, org_slug, owner_email, owner_password.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
             println!(
@@ -138,7 +143,7 @@ async fn run_command(
             action: KeysAction::Rotate,
         } => {
             let secrets = devmode::open_secrets(&settings, development)?;
-            let n = crate::services::keys::rotate(pool, &secrets)
+            let n = keys::rotate(pool, &secrets)
                 .await
                 .map_err(|e| anyhow::anyhow!("rotation failed: {e}"))?;
             println!(
@@ -170,7 +175,7 @@ async fn run_command(
             println!("{}", serde_json::json!({ "signing": kids }));
             Ok(())
         }
-        Command::Clients { action } => crate::cli_clients::run(action, &settings, pool).await,
+        Command::Clients { action } => clients::run(action, &settings, pool).await,
         Command::Serve => Ok(()),
     }
 }

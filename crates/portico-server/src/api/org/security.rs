@@ -1,5 +1,5 @@
 //! `/api/user/organizations/{orgId}/settings/security` (owner): `{authRequired, requireMfa,
-//! exemptRoles}`, stored by `services::policy` (the same columns as `/v1/sso/enforce`) and
+//! exemptRoles}`, stored by `services::security_settings` (the same columns as `/v1/sso/enforce`) and
 //! enforced on every organization route by `auth::policy`.
 
 use axum::extract::State;
@@ -12,7 +12,7 @@ use crate::auth::org::OrgAccess;
 use crate::auth::policy::Need;
 use crate::extract::{ClientInfo, ValidJson};
 use crate::respond::{Envelope, OrgResult};
-use crate::services::policy::{self, PolicyInput};
+use crate::services::security_settings::{self, PolicyInput};
 use crate::state::AppState;
 
 /// Registers the routes.
@@ -62,6 +62,6 @@ async fn put(
         require_mfa: b.require_mfa.unwrap_or(access.org.require_mfa),
         exempt_roles: b.exempt_roles.unwrap_or_else(|| access.org.exempt_roles.clone()),
     };
-    let org = policy::set(&state, &ctx, &access, input).await?;
+    let org = security_settings::set(&state, &ctx, &access, input).await?;
     Ok(Envelope::ok(view(&org)).message("Security settings saved"))
 }

@@ -17,7 +17,7 @@ use crate::error::{not_found, ApiError};
 use crate::extract::{ClientInfo, ValidJson};
 use crate::openapi::shapes;
 use crate::services::audit::event;
-use crate::services::policy::{self, PolicyInput};
+use crate::services::security_settings::{self, PolicyInput};
 use crate::state::AppState;
 
 /// Registers the routes.
@@ -121,7 +121,7 @@ async fn enforce(
         (false, other) => other.to_owned(),
     };
     let exempt_roles = b.exempt_roles.unwrap_or_else(|| access.org.exempt_roles.clone());
-    let org = policy::set(
+    let org = security_settings::set(
         &state,
         &ctx,
         &access,

@@ -1,5 +1,5 @@
-//! Changing the organization security policy (`settings/security` and `/v1/sso/enforce` are two
-//! views of the same columns). Raising `authRequired` to `sso` needs an active connection whose
+//! Changing the organization security policy, which `auth::policy` enforces
+//! (`settings/security` and `/v1/sso/enforce` are two views of the same columns). Raising `authRequired` to `sso` needs an active connection whose
 //! last test passed, so owners cannot lock themselves out.
 
 use portico_core::role::Role;

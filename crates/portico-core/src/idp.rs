@@ -6,36 +6,15 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// The sign-in protocol of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// OpenID Connect (authorization code flow).
-    Oidc,
-    /// SAML 2.0 Web Browser SSO.
-    Saml,
-    /// LDAP search-then-bind.
-    Ldap,
-}
-
-impl Protocol {
-    /// Wire and database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Oidc => "oidc",
-            Self::Saml => "saml",
-            Self::Ldap => "ldap",
-        }
-    }
-
-    /// Parses the wire spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "oidc" => Some(Self::Oidc),
-            "saml" => Some(Self::Saml),
-            "ldap" => Some(Self::Ldap),
-            _ => None,
-        }
+crate::vocab::vocabulary! {
+    /// The sign-in protocol of a connection.
+    pub enum Protocol("protocol") {
+        /// OpenID Connect (authorization code flow).
+        Oidc = "oidc",
+        /// SAML 2.0 Web Browser SSO.
+        Saml = "saml",
+        /// LDAP search-then-bind.
+        Ldap = "ldap",
     }
 }
 

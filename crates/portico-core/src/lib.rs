@@ -3,6 +3,7 @@
 //! password and TOTP primitives. No HTTP, no database.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod connection;
 pub mod domain;
 pub mod idp;
@@ -13,5 +14,6 @@ pub mod secretbox;
 pub mod slug;
 pub mod token;
 pub mod totp;
+pub mod vocab;
 
 pub use secrecy::{ExposeSecret, SecretString};

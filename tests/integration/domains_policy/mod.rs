@@ -153,7 +153,7 @@ async fn role_in(app: &TestApp, org_id: &str, user_id: &str) -> Option<String> {
 
 /// The TOTP code of a base32 secret at time step `step`.
 fn code_at_step(secret_b32: &str, step: i64) -> String {
-    let secret = decode_secret(&secret_b32).unwrap();
+    let secret = decode_secret(secret_b32).unwrap();
     code_at(&secret, step)
 }
 

@@ -71,7 +71,7 @@ INSERT INTO memberships (organization_id, user_id, role, created_at, updated_at)
 SELECT o.id, u.id, CASE WHEN u.i % 50 = 0 THEN 'admin' ELSE 'member' END, u.ts, u.ts
 FROM bg_user u JOIN bg_org o ON o.k = u.org_k;
 INSERT INTO memberships (organization_id, user_id, role)
-SELECT o.id, u.id, 'member' FROM bg_user u JOIN bg_org o ON o.k = (u.i * 7919) % (SELECT max(k) + 1 FROM bg_org)
+SELECT o.id, u.id, 'member' FROM bg_user u JOIN bg_org o ON o.k = (u.i::bigint * 7919) % (SELECT max(k) + 1 FROM bg_org)
 WHERE u.i % 20 = 0 ON CONFLICT DO NOTHING;
 
 CREATE TEMP TABLE bg_conn AS
@@ -123,7 +123,7 @@ FROM bg_user u JOIN bg_org o ON o.k = u.org_k WHERE u.i % 5 = 0;
 
 INSERT INTO join_requests (id, organization_id, user_id, domain_id, domain, email, role)
 SELECT 'jrq_' || pg_temp.ulid(pg_temp.ms(u.ts), 'j' || u.i), c.org_id, u.id, d.id, d.domain, 'user' || u.i || '@' || d.domain, 'member'
-FROM bg_user u JOIN bg_conn c ON c.k = (u.i * 31) % (SELECT max(k) + 1 FROM bg_org)
+FROM bg_user u JOIN bg_conn c ON c.k = (u.i::bigint * 31) % (SELECT max(k) + 1 FROM bg_org)
 JOIN organization_domains d ON d.organization_id = c.org_id
 WHERE u.i % 200 = 0 ON CONFLICT DO NOTHING;
 

@@ -84,12 +84,7 @@ async fn access_tokens_are_not_listed_as_sign_ins_and_end_with_their_sign_in() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let listed: Vec<&str> = r.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let listed = ids(&r.body["data"]);
     assert_eq!(listed, vec![sign_in.as_str()], "{}", r.text);
     // So does the SDK family.
     let r = TestApp::read(
@@ -102,12 +97,7 @@ async fn access_tokens_are_not_listed_as_sign_ins_and_end_with_their_sign_in() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let listed: Vec<&str> = r.body["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let listed = ids(&r.body["sessions"]);
     assert_eq!(listed, vec![sign_in.as_str()], "{}", r.text);
 
     // An admin revokes the sign-in: every access token derived from it stops at once.
@@ -145,4 +135,14 @@ async fn access_tokens_are_not_listed_as_sign_ins_and_end_with_their_sign_in() {
     .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.body["error"], "invalid_grant");
+}
+
+/// The `id`s of a listing's items, in order.
+fn ids(items: &serde_json::Value) -> Vec<&str> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
 }

@@ -20,14 +20,7 @@ async fn a_statement_over_the_limit_is_a_503_with_retry_after_not_a_hang() {
     assert_eq!(app.call(Method::GET, &path, Some(&owner.key), None).await.status, 200);
 
     // Another session (an operator's transaction, a migration) holds the organizations table.
-    let mut holder = sqlx::PgConnection::connect_with(&app.db.connect_options())
-        .await
-        .unwrap();
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let mut holder = lock_organizations(&app).await;
 
     let r = tokio::time::timeout(
         Duration::from_secs(10),
@@ -51,14 +44,7 @@ async fn without_the_limit_a_held_lock_holds_the_request() {
     let app = TestApp::start_with(|s| s.database.statement_timeout_ms = 0).await;
     let owner = app.owner("slowdb0").await;
     let path = format!("/api/user/organizations/{}", owner.org_id);
-    let mut holder = sqlx::PgConnection::connect_with(&app.db.connect_options())
-        .await
-        .unwrap();
-    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
-    sqlx::query("LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    let mut holder = lock_organizations(&app).await;
     let waited = tokio::time::timeout(
         Duration::from_secs(2),
         app.call(Method::GET, &path, Some(&owner.key), None),
@@ -84,4 +70,17 @@ async fn pg_sleep_over_the_limit_is_unavailable() {
     // the connection that was cancelled still works
     let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&app.db).await.unwrap();
     assert_eq!(one, 1);
+}
+
+/// Another session that holds the organizations table in an open transaction until it is rolled back.
+async fn lock_organizations(app: &TestApp) -> sqlx::PgConnection {
+    let mut holder = sqlx::PgConnection::connect_with(&app.db.connect_options())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE organizations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    holder
 }

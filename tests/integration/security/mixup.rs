@@ -110,27 +110,17 @@ async fn oidc_connection(app: &TestApp, o: &Owner, issuer: &str) -> Value {
 }
 
 async fn connection(app: &TestApp, o: &Owner, id: &str) -> Value {
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/api/user/organizations/{}/sso/connections/{id}", o.org_id),
-            Some(&o.key),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.body["data"].clone()
+    connection_data(app, o, Method::GET, id, "").await
 }
 
 async fn test_connection(app: &TestApp, o: &Owner, id: &str) -> Value {
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/api/user/organizations/{}/sso/connections/{id}/test", o.org_id),
-            Some(&o.key),
-            None,
-        )
-        .await;
+    connection_data(app, o, Method::POST, id, "/test").await
+}
+
+/// `data` of a 200 answer to `method` on connection `id`'s path (plus `suffix`).
+async fn connection_data(app: &TestApp, o: &Owner, method: Method, id: &str, suffix: &str) -> Value {
+    let path = format!("/api/user/organizations/{}/sso/connections/{id}{suffix}", o.org_id);
+    let r = app.call(method, &path, Some(&o.key), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["data"].clone()
 }

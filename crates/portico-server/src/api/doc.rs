@@ -120,6 +120,13 @@ impl Api {
     }
 
     fn answer(mut self, status: u16, framing: Framing) -> Self {
+        // Answers are closed: a key served but not documented fails the contract hook.
+        let framing = match framing {
+            Framing::Envelope(s) => Framing::Envelope(crate::openapi::close(s)),
+            Framing::Page(s) => Framing::Page(crate::openapi::close(s)),
+            Framing::Bare(media, s) => Framing::Bare(media, crate::openapi::close(s)),
+            other => other,
+        };
         if let Some(op) = self.last() {
             op.answers.push(Answer { status, framing });
         }

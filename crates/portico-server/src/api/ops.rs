@@ -33,7 +33,8 @@ pub fn routes(api: Api) -> Api {
             "application/json",
             Shape::named(
                 "OpenApiDocument",
-                serde_json::json!({ "type": "object", "required": ["openapi", "paths"] }),
+                // Open: the document is OpenAPI's own format, which openapi-spec-validator checks.
+                serde_json::json!({ "type": "object", "required": ["openapi", "paths"], "additionalProperties": true }),
             ),
         )
 }

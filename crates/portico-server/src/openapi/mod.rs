@@ -5,8 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
-pub mod enums;
+mod closed;
+pub mod mirrors;
 pub mod shapes;
+
+pub use closed::{close, close_value};
 
 use crate::api::{Answer, Body, Framing, OpDoc, Shape};
 use crate::respond::{is_browser_route, Family};
@@ -174,10 +177,11 @@ pub fn document(ops: &[OpDoc]) -> Value {
         "Envelope": {
             "type": "object",
             "required": ["success", "status", "code", "message", "data"],
+            "additionalProperties": false,
             "properties": {
                 "success": { "const": true }, "status": { "type": "integer" }, "code": { "const": "OK" },
                 "message": { "type": "string" }, "data": {},
-                "pagination": { "type": "object", "required": ["nextCursor", "limit"],
+                "pagination": { "type": "object", "required": ["nextCursor", "limit"], "additionalProperties": false,
                                 "properties": { "nextCursor": { "type": ["string", "null"] }, "limit": { "type": "integer" } } }
             }
         },
@@ -185,10 +189,11 @@ pub fn document(ops: &[OpDoc]) -> Value {
             "description": "Every Organization API error (SPEC §1.1)",
             "type": "object",
             "required": ["success", "status", "code", "message", "data", "requestId"],
+            "additionalProperties": false,
             "properties": {
                 "success": { "const": false }, "status": { "type": "integer" }, "code": { "type": "string" },
                 "message": { "type": "string" }, "data": { "type": "null" }, "requestId": { "type": "string" },
-                "details": { "type": "array", "items": { "type": "object", "required": ["field", "message"],
+                "details": { "type": "array", "items": { "type": "object", "required": ["field", "message"], "additionalProperties": false,
                              "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } },
                 "loginUrl": { "type": "string" }
             }
@@ -196,6 +201,7 @@ pub fn document(ops: &[OpDoc]) -> Value {
         "ScimError": {
             "type": "object",
             "required": ["schemas", "status"],
+            "additionalProperties": false,
             "properties": { "schemas": { "type": "array", "items": { "type": "string" } }, "status": { "type": "string" },
                             "detail": { "type": "string" }, "scimType": { "type": "string" } }
         },
@@ -203,11 +209,13 @@ pub fn document(ops: &[OpDoc]) -> Value {
             "description": "An OAuth 2.0 error (RFC 6749 §5.2, RFC 6750 §3.1)",
             "type": "object",
             "required": ["error"],
+            "additionalProperties": false,
             "properties": { "error": { "type": "string" }, "error_description": { "type": "string" } }
         },
         "SdkError": {
             "type": "object",
             "required": ["message", "code", "requestId"],
+            "additionalProperties": false,
             "properties": { "message": { "type": "string" }, "code": { "type": "string" }, "requestId": { "type": "string" },
                             "loginUrl": { "type": "string" } }
         }

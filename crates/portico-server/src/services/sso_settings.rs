@@ -42,7 +42,7 @@ pub struct SsoSettingsView {
     client_id: Option<String>,
     client_secret_set: bool,
     connection_id: String,
-    #[schema(value_type = crate::openapi::enums::ConnectionStatusSchema)]
+    #[schema(value_type = crate::openapi::mirrors::ConnectionStatusSchema)]
     status: ConnectionStatus,
     callback_url: String,
     login_url: String,

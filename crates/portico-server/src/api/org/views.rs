@@ -80,7 +80,7 @@ pub struct TokenView {
     revoked_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     /// How the session that minted it signed in (what policy judges the token by).
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::openapi::mirrors::MintedBySchema)]
     minted_by: serde_json::Value,
 }
 

@@ -19,11 +19,11 @@ pub struct ConnectionInput {
     pub(super) name: Patch<String>,
     /// `oidc`, `saml` or `ldap`: required on create, refused on update.
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::enums::ProtocolSchema>)]
+    #[schema(value_type = Option<crate::openapi::mirrors::ProtocolSchema>)]
     pub(super) protocol: Patch<String>,
     /// `active`, `inactive` or `testing`.
     #[serde(default)]
-    #[schema(value_type = Option<crate::openapi::enums::ConnectionStatusSchema>)]
+    #[schema(value_type = Option<crate::openapi::mirrors::ConnectionStatusSchema>)]
     pub(super) status: Patch<String>,
     /// OIDC: the IdP's issuer (discovery is read from it).
     #[serde(default)]

@@ -20,7 +20,7 @@ use crate::state::AppState;
 mod body;
 mod input;
 pub mod settings;
-mod views;
+pub mod views;
 
 pub use input::ConnectionInput;
 pub use views::{test_view, view};

@@ -10,7 +10,7 @@ use super::ProtocolFields;
 use crate::error::ApiError;
 
 /// The LDAP fields of a connection (`config`, camelCase).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LdapSettings {
     /// `ldap://` or `ldaps://` URL of the directory.
@@ -45,6 +45,7 @@ pub struct LdapSettings {
     pub ldap_allow_plaintext: Option<bool>,
     /// Stored keys this version does not know.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub unknown: Map<String, Value>,
 }
 

@@ -10,7 +10,7 @@ use super::{ProtocolFields, UrlRules};
 use crate::error::ApiError;
 
 /// The OIDC fields of a connection (`config`, camelCase).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OidcSettings {
     /// Discovery base (`/.well-known/openid-configuration` is appended).
@@ -35,6 +35,7 @@ pub struct OidcSettings {
     pub iss_parameter_supported: Option<bool>,
     /// Stored keys this version does not know.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub unknown: Map<String, Value>,
 }
 
@@ -48,7 +49,8 @@ impl ProtocolFields for OidcSettings {
 }
 
 /// Which protection against the OIDC mix-up holds for a connection (`mixUpProtection`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum MixUpProtection {
     /// Its logins come back on its own callback path (`dedicatedCallback`).
     DedicatedCallback,
@@ -56,17 +58,6 @@ pub enum MixUpProtection {
     Iss,
     /// Neither: a malicious IdP of another organization could obtain its codes.
     None,
-}
-
-impl MixUpProtection {
-    /// Wire spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DedicatedCallback => "dedicated_callback",
-            Self::Iss => "iss",
-            Self::None => "none",
-        }
-    }
 }
 
 impl OidcSettings {

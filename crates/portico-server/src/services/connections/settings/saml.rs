@@ -10,7 +10,7 @@ use super::{ProtocolFields, UrlRules};
 use crate::error::ApiError;
 
 /// The SAML fields of a connection (`config`, camelCase).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SamlSettings {
     /// The IdP's entity ID.
@@ -54,6 +54,7 @@ pub struct SamlSettings {
     pub idp_initiated_acs_url: Option<String>,
     /// Stored keys this version does not know.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub unknown: Map<String, Value>,
 }
 

@@ -7,23 +7,21 @@ use crate::api::Shape;
 
 /// OpenID Provider metadata (OpenID Connect Discovery 1.0 §3).
 pub fn oidc_discovery() -> Shape {
+    let f = || json!({ "const": false });
     Shape::named(
         "OpenIdConfiguration",
-        some(
-            json!({
-                "issuer": s(), "authorization_endpoint": s(), "token_endpoint": s(), "userinfo_endpoint": s(),
-                "jwks_uri": s(), "revocation_endpoint": s(), "end_session_endpoint": s(),
-                "response_types_supported": strings(), "scopes_supported": strings(),
-                "id_token_signing_alg_values_supported": strings(), "code_challenge_methods_supported": strings(),
-            }),
-            &[
-                "issuer",
-                "authorization_endpoint",
-                "token_endpoint",
-                "jwks_uri",
-                "response_types_supported",
-            ],
-        ),
+        all(json!({
+            "issuer": s(), "authorization_endpoint": s(), "token_endpoint": s(), "userinfo_endpoint": s(),
+            "jwks_uri": s(), "revocation_endpoint": s(), "end_session_endpoint": s(),
+            "response_types_supported": strings(), "response_modes_supported": strings(),
+            "grant_types_supported": strings(), "subject_types_supported": strings(),
+            "id_token_signing_alg_values_supported": strings(), "code_challenge_methods_supported": strings(),
+            "token_endpoint_auth_methods_supported": strings(),
+            "revocation_endpoint_auth_methods_supported": strings(), "scopes_supported": strings(),
+            "claims_supported": strings(), "prompt_values_supported": strings(),
+            "authorization_response_iss_parameter_supported": { "const": true },
+            "request_parameter_supported": f(), "request_uri_parameter_supported": f(),
+        })),
     )
 }
 

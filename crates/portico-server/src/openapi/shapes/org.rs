@@ -68,12 +68,9 @@ pub fn me() -> Shape {
 
 /// A freshly created token: its view plus the secret, shown once.
 pub fn created_token() -> Shape {
-    let view = Shape::of::<crate::api::org::views::TokenView>();
-    let mut c = view.components;
-    c.push((
-        "CreatedToken".to_owned(),
-        json!({ "allOf": [view.schema, all(json!({ "token": s() }))] }),
-    ));
+    let mut c = Vec::new();
+    let view = object::<crate::api::org::views::TokenView>(&mut c);
+    c.push(("CreatedToken".to_owned(), merge(&[view, all(json!({ "token": s() }))])));
     Shape {
         schema: json!({ "$ref": "#/components/schemas/CreatedToken" }),
         components: c,

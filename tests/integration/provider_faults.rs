@@ -1,6 +1,8 @@
 //! The provider's routes while PostgreSQL is down (a PRIVATE cluster, as in `faults`): the JSON
 //! endpoints answer RFC 6749 `temporarily_unavailable` with 503 and `Retry-After` (a client may
-//! retry), the browser routes a 503 page; never a 500, never `server_error`.
+//! retry), the browser routes a 503 page; never a 500, never `server_error`. The requests are
+//! built by hand (Basic auth, forms, bearer), so each answer is checked against the OpenAPI
+//! document explicitly ([`crate::support::Resp::conforms`]).
 
 use std::time::Duration;
 
@@ -54,6 +56,7 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
                     .unwrap(),
             )
             .await
+            .checked("post", "/oauth2/token")
         }
     };
     let r = token("pac_unknown").await;
@@ -71,7 +74,8 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
             .await
             .unwrap(),
     )
-    .await;
+    .await
+    .checked("get", "/oauth2/userinfo");
     assert_unavailable_json("userinfo", &r);
     let r = TestApp::read(
         app.http
@@ -82,9 +86,12 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
             .await
             .unwrap(),
     )
-    .await;
+    .await
+    .checked("post", "/oauth2/revoke");
     assert_unavailable_json("revoke", &r);
-    let r = TestApp::read(app.http.get(format!("{}/oauth2/jwks", app.base)).send().await.unwrap()).await;
+    let r = TestApp::read(app.http.get(format!("{}/oauth2/jwks", app.base)).send().await.unwrap())
+        .await
+        .checked("get", "/oauth2/jwks");
     assert_eq!(r.status, 503, "jwks: {}", r.text);
     assert_eq!(r.body["error"], "temporarily_unavailable", "jwks: {}", r.text);
     assert!(r.headers.contains_key("retry-after"));
@@ -101,7 +108,8 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
             .await
             .unwrap(),
     )
-    .await;
+    .await
+    .checked("get", "/oauth2/authorize");
     assert_eq!(r.status, 503, "authorize: {}", r.text);
     assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.headers.contains_key("retry-after"));

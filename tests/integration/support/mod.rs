@@ -69,6 +69,12 @@ impl Resp {
         contract::check(method, path, self.status.as_u16(), ct, &self.text);
         self
     }
+
+    /// [`Resp::conforms`] for an answer read by hand ([`TestApp::read`]), passed on.
+    pub fn checked(self, method: &str, path: &str) -> Self {
+        self.conforms(method, path);
+        self
+    }
 }
 
 impl TestApp {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use portico_server::services::provider::clients::{self, NewClient};
 
-use crate::faults::{private_cluster, PgCtl};
+use crate::faults::{end_private_cluster, private_cluster, PgCtl};
 use crate::support::TestApp;
 
 fn assert_unavailable_json(what: &str, r: &crate::support::Resp) {
@@ -20,7 +20,7 @@ fn assert_unavailable_json(what: &str, r: &crate::support::Resp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() {
-    let (mut pg, url) = private_cluster("provider").await;
+    let (pg, url) = private_cluster("provider").await;
     let ctl = PgCtl::for_cluster(pg.data_dir());
     let app = TestApp::start_on(&url, |s| s.database.acquire_timeout_ms = 1000).await;
     let (client, secret) = clients::add(
@@ -131,5 +131,5 @@ async fn a_database_outage_is_temporarily_unavailable_on_every_provider_route() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(last.expect("recovered").body["error"], "invalid_grant");
-    pg.stop().await.unwrap();
+    end_private_cluster(pg).await;
 }

@@ -157,7 +157,7 @@ async fn expired_sessions_and_keys_and_disabled_users_are_refused() {
         app.call(Method::GET, "/api/user/me", Some(&o.key), None).await.status,
         200
     );
-    portico_store::users::set_status(&app.db, &o.user_id, "disabled")
+    portico_store::users::set_status(&app.db, &o.user_id, portico_core::account::UserStatus::Disabled)
         .await
         .unwrap();
     assert_envelope_error(

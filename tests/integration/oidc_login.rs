@@ -241,7 +241,7 @@ async fn wrong_secret_unverified_email_and_linking_rules() {
         .unwrap();
     assert_eq!(linked, alice);
     // A disabled user never gets a session.
-    portico_store::users::set_status(&app.db, &alice, "disabled")
+    portico_store::users::set_status(&app.db, &alice, portico_core::account::UserStatus::Disabled)
         .await
         .unwrap();
     let r = sign_in(&app, "linking", "alice", "alice-password").await;

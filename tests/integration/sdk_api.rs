@@ -482,7 +482,7 @@ async fn domain_binding_jit_off_disabled_users_and_default_role() {
     assert_eq!(a.user.id, uid);
     assert!(!a.provisioned);
     // Disabled users never pass.
-    portico_store::users::set_status(&app.db, &uid, "disabled")
+    portico_store::users::set_status(&app.db, &uid, portico_core::account::UserStatus::Disabled)
         .await
         .unwrap();
     assert_eq!(
@@ -540,7 +540,7 @@ async fn sdk_sessions_list_and_revoke_take_effect_at_once() {
         &app.state.settings,
         portico_server::services::sessions::SessionSpec {
             user_id: &a.user.id,
-            method: "oidc",
+            method: portico_core::account::SessionMethod::Oidc,
             organization_id: Some(&o.org_id),
             connection_id: Some(&c.id),
             idp_subject: Some("s1"),
@@ -582,7 +582,7 @@ async fn sdk_sessions_list_and_revoke_take_effect_at_once() {
         &app.state.settings,
         portico_server::services::sessions::SessionSpec {
             user_id: &a.user.id,
-            method: "oidc",
+            method: portico_core::account::SessionMethod::Oidc,
             organization_id: Some(&o.org_id),
             connection_id: Some(&c.id),
             ..Default::default()

@@ -248,7 +248,7 @@ async fn what_must_change_goes_through_admission() {
 
     // A disabled user is refused: the assertion is recorded, no session, no success event, and
     // the identity is not touched.
-    portico_store::users::set_status(&app.db, &uid, "disabled")
+    portico_store::users::set_status(&app.db, &uid, portico_core::account::UserStatus::Disabled)
         .await
         .unwrap();
     let last_login = "SELECT last_login_at FROM external_identities";
@@ -261,7 +261,9 @@ async fn what_must_change_goes_through_admission() {
     assert_eq!(app.count("saml_replay_cache WHERE assertion_id = '_6'").await, 1);
     let r = finish(&app, &c, ident("s1", "a@w.example", &["Admins"], Some("_6"))).await;
     assert_eq!(code_of(r), "ASSERTION_REPLAYED");
-    portico_store::users::set_status(&app.db, &uid, "active").await.unwrap();
+    portico_store::users::set_status(&app.db, &uid, portico_core::account::UserStatus::Active)
+        .await
+        .unwrap();
 
     // JIT off: a known identity that is no longer a member is refused.
     let r = app
@@ -396,7 +398,7 @@ async fn saml_login_transaction_is_single_use_even_when_completion_fails() {
     // Refused after validation (disabled user): the transaction is gone all the same, the
     // assertion is recorded, the failure audited, and the same POST again finds no transaction.
     let uid: String = scalar(&app, "SELECT id FROM users WHERE email = 'alice@example.com'").await;
-    portico_store::users::set_status(&app.db, &uid, "disabled")
+    portico_store::users::set_status(&app.db, &uid, portico_core::account::UserStatus::Disabled)
         .await
         .unwrap();
     let b = browser();

@@ -72,6 +72,13 @@ impl SessionMethod {
     }
 }
 
+impl AuthMethod {
+    /// True for a token minted from a session an SSO connection opened.
+    pub fn is_sso(self) -> bool {
+        matches!(self, Self::Oidc | Self::Saml | Self::Ldap)
+    }
+}
+
 impl From<Protocol> for SessionMethod {
     fn from(p: Protocol) -> Self {
         match p {
@@ -109,12 +116,13 @@ mod tests {
             assert_eq!(SessionMethod::try_from(m.as_str().to_owned()), Ok(*m));
             assert_eq!(AuthMethod::from(*m).as_str(), m.as_str());
             assert_eq!(m.protocol().map(SessionMethod::from).unwrap_or(*m), *m);
+            assert_eq!(AuthMethod::from(*m).is_sso(), m.is_sso());
         }
         assert_eq!(
             UserStatus::try_from("Active".to_owned()).unwrap_err().to_string(),
             "user status \"Active\" is not one of active, disabled"
         );
-        assert!(AuthMethod::try_from("bootstrap".to_owned()).is_ok());
+        assert!(!AuthMethod::Bootstrap.is_sso());
         assert!(SessionMethod::try_from("bootstrap".to_owned()).is_err());
     }
 }

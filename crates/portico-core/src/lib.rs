@@ -8,6 +8,7 @@ pub mod connection;
 pub mod domain;
 pub mod idp;
 pub mod ids;
+pub mod org;
 pub mod password;
 pub mod role;
 pub mod secretbox;

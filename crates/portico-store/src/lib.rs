@@ -12,6 +12,7 @@ pub mod identities;
 pub mod join_requests;
 pub mod logins;
 pub mod mfa;
+pub mod nullable;
 pub mod oauth_clients;
 pub mod oauth_grants;
 pub mod orgs;

@@ -1,6 +1,7 @@
 //! Organizations and memberships.
 
 use chrono::{DateTime, Utc};
+use portico_core::org::AuthRequired;
 use sqlx::PgExecutor;
 
 use crate::{Page, Paged, StoreError};
@@ -14,8 +15,9 @@ pub struct Organization {
     pub slug: String,
     /// Display name.
     pub name: String,
-    /// `any`, `mfa` or `sso`.
-    pub auth_required: String,
+    /// How members must sign in.
+    #[sqlx(try_from = "String")]
+    pub auth_required: AuthRequired,
     /// MFA required independently of `auth_required`.
     pub require_mfa: bool,
     /// Roles exempt from the SSO requirement.
@@ -102,7 +104,7 @@ pub async fn rename(db: impl PgExecutor<'_>, id: &str, name: &str) -> Result<Org
 pub async fn set_policy(
     db: impl PgExecutor<'_>,
     id: &str,
-    auth_required: &str,
+    auth_required: AuthRequired,
     require_mfa: bool,
     exempt_roles: &[String],
 ) -> Result<Organization, StoreError> {
@@ -111,7 +113,7 @@ pub async fn set_policy(
          WHERE o.id = $1 RETURNING {COLS}"
     ))
     .bind(id)
-    .bind(auth_required)
+    .bind(auth_required.as_str())
     .bind(require_mfa)
     .bind(exempt_roles)
     .fetch_one(db)

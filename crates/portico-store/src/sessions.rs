@@ -1,6 +1,7 @@
 //! Sessions: opaque tokens stored as SHA-256 digests, checked on every request, revocable at once.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::{SessionMethod, UserStatus};
 use sqlx::PgExecutor;
 
 use crate::{Page, Paged, StoreError};
@@ -14,8 +15,9 @@ pub struct Session {
     pub user_id: String,
     /// The organization an SSO session belongs to.
     pub organization_id: Option<String>,
-    /// `password`, `oidc`, `saml` or `ldap`.
-    pub method: String,
+    /// How it signed in.
+    #[sqlx(try_from = "String")]
+    pub method: SessionMethod,
     /// True when MFA was completed or asserted.
     pub mfa: bool,
     /// The SSO connection.
@@ -49,7 +51,8 @@ pub struct SessionView {
     /// Connection name.
     pub connection_name: Option<String>,
     /// User status.
-    pub user_status: String,
+    #[sqlx(try_from = "String")]
+    pub user_status: UserStatus,
     /// User creation time.
     pub user_created_at: DateTime<Utc>,
 }
@@ -62,7 +65,7 @@ pub struct NewSession<'a> {
     /// The organization (SSO sessions).
     pub organization_id: Option<&'a str>,
     /// Sign-in method.
-    pub method: &'a str,
+    pub method: SessionMethod,
     /// MFA flag.
     pub mfa: bool,
     /// SHA-256 of the token.
@@ -107,7 +110,7 @@ pub async fn insert(db: impl PgExecutor<'_>, user_id: &str, s: NewSession<'_>) -
     .bind(s.id)
     .bind(user_id)
     .bind(s.organization_id)
-    .bind(s.method)
+    .bind(s.method.as_str())
     .bind(s.mfa)
     .bind(s.digest)
     .bind(s.ip)

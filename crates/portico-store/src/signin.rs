@@ -16,6 +16,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use portico_core::account::UserStatus;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{FromRow, PgExecutor, Postgres, Row};
@@ -140,7 +141,7 @@ fn bind_writes<'q>(q: Query<'q, Postgres, PgArguments>, w: Writes<'q>) -> Query<
     let ua = s.user_agent_capped();
     q.bind(s.id)
         .bind(s.organization_id)
-        .bind(s.method)
+        .bind(s.method.as_str())
         .bind(s.mfa)
         .bind(s.digest)
         .bind(s.ip)
@@ -182,7 +183,8 @@ struct UserCols {
     u_email: String,
     u_name: Option<String>,
     u_password_hash: Option<String>,
-    u_status: String,
+    #[sqlx(try_from = "String")]
+    u_status: UserStatus,
     u_created_at: DateTime<Utc>,
 }
 

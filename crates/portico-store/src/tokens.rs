@@ -2,8 +2,10 @@
 //! organization, expiring, revocable.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::{AuthMethod, UserStatus};
 use sqlx::PgExecutor;
 
+use crate::nullable::NullableText;
 use crate::{Page, Paged, StoreError};
 
 /// A token row (never the secret).
@@ -28,7 +30,8 @@ pub struct ApiToken {
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// How the minting session signed in (`None`: minted before this was recorded).
-    pub auth_method: Option<String>,
+    #[sqlx(try_from = "NullableText")]
+    pub auth_method: Option<AuthMethod>,
     /// The minting SSO session's organization.
     pub auth_org_id: Option<String>,
     /// Whether the minting session had MFA.
@@ -38,8 +41,8 @@ pub struct ApiToken {
 /// How the session that minted a token signed in (policy covers tokens with it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MintedBy {
-    /// `password`, `oidc`, `saml`, `ldap`, `bootstrap`; `None` for tokens older than the record.
-    pub method: Option<String>,
+    /// `None` for tokens older than the record.
+    pub method: Option<AuthMethod>,
     /// The organization of the minting SSO session's connection.
     pub org_id: Option<String>,
     /// Whether the minting session had MFA.
@@ -62,7 +65,8 @@ pub struct TokenAuth {
     /// Last use.
     pub last_used_at: Option<DateTime<Utc>>,
     /// Owner's status.
-    pub user_status: String,
+    #[sqlx(try_from = "String")]
+    pub user_status: UserStatus,
     /// Owner's email.
     pub user_email: String,
     /// Owner's name.
@@ -70,7 +74,8 @@ pub struct TokenAuth {
     /// Owner's creation time.
     pub user_created_at: DateTime<Utc>,
     /// How the minting session signed in.
-    pub auth_method: Option<String>,
+    #[sqlx(try_from = "NullableText")]
+    pub auth_method: Option<AuthMethod>,
     /// The minting SSO session's organization.
     pub auth_org_id: Option<String>,
     /// Whether the minting session had MFA.
@@ -81,7 +86,7 @@ impl TokenAuth {
     /// The minting record.
     pub fn minted_by(&self) -> MintedBy {
         MintedBy {
-            method: self.auth_method.clone(),
+            method: self.auth_method,
             org_id: self.auth_org_id.clone(),
             mfa: self.auth_mfa,
         }
@@ -125,7 +130,7 @@ pub async fn insert(db: impl PgExecutor<'_>, t: NewToken<'_>) -> Result<ApiToken
     .bind(t.prefix)
     .bind(t.digest)
     .bind(t.expires_at)
-    .bind(t.minted_by.method.as_deref())
+    .bind(t.minted_by.method.map(AuthMethod::as_str))
     .bind(t.minted_by.org_id.as_deref())
     .bind(t.minted_by.mfa)
     .fetch_one(db)

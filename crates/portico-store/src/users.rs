@@ -1,6 +1,7 @@
 //! Users: email unique case-insensitively, Argon2id password hash, status.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::UserStatus;
 use sqlx::PgExecutor;
 
 use crate::StoreError;
@@ -16,8 +17,9 @@ pub struct User {
     pub name: Option<String>,
     /// Argon2id PHC string, when the user has a password.
     pub password_hash: Option<String>,
-    /// `active` or `disabled`.
-    pub status: String,
+    /// Whether the user may sign in.
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -35,7 +37,7 @@ impl std::fmt::Debug for User {
 impl User {
     /// True unless the user is disabled.
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == UserStatus::Active
     }
 }
 
@@ -80,11 +82,11 @@ pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Use
     )
 }
 
-/// Sets a user's status (`active` / `disabled`).
-pub async fn set_status(db: impl PgExecutor<'_>, id: &str, status: &str) -> Result<(), StoreError> {
+/// Sets a user's status.
+pub async fn set_status(db: impl PgExecutor<'_>, id: &str, status: UserStatus) -> Result<(), StoreError> {
     let r = sqlx::query("UPDATE users SET status = $2, updated_at = now() WHERE id = $1")
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .execute(db)
         .await?;
     if r.rows_affected() == 0 {

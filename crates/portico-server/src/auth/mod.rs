@@ -10,6 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use chrono::{DateTime, Duration, Utc};
+use portico_core::account::{AuthMethod, SessionMethod, UserStatus};
 use portico_core::token;
 use portico_store::{sessions, tokens};
 
@@ -35,8 +36,8 @@ pub enum Credential {
     Session {
         /// Session id.
         session_id: String,
-        /// `password`, `oidc`, `saml`, `ldap`.
-        method: String,
+        /// How it signed in.
+        method: SessionMethod,
         /// MFA completed or asserted.
         mfa: bool,
         /// The organization an SSO session belongs to.
@@ -48,19 +49,13 @@ pub enum Credential {
     },
 }
 
-/// True for the sign-in methods that go through an organization's identity provider (a
-/// session's method is its connection's protocol, or `password`).
-pub fn is_sso_method(method: &str) -> bool {
-    portico_core::connection::Protocol::parse(method).is_some()
-}
-
 impl Credential {
     /// How the credential signed in: the session's method, or the minting session's for a
     /// token (`None` for a token older than that record).
-    pub fn method(&self) -> Option<&str> {
+    pub fn method(&self) -> Option<AuthMethod> {
         match self {
-            Self::Session { method, .. } => Some(method),
-            Self::ApiKey { minted, .. } => minted.method.as_deref(),
+            Self::Session { method, .. } => Some(AuthMethod::from(*method)),
+            Self::ApiKey { minted, .. } => minted.method,
         }
     }
 
@@ -71,7 +66,7 @@ impl Credential {
             Self::Session { organization_id, .. } => organization_id.as_deref(),
             Self::ApiKey { minted, .. } => minted.org_id.as_deref(),
         };
-        self.method().filter(|m| is_sso_method(m)).and(org)
+        self.method().filter(|m| m.is_sso()).and(org)
     }
 
     /// True for SSO sessions of `org_id`, and tokens minted from one.
@@ -87,7 +82,7 @@ impl Credential {
             Self::ApiKey { minted, .. } => minted.mfa,
         };
         match self.method() {
-            Some(m) if is_sso_method(m) => mfa && self.sso_org() == Some(org_id),
+            Some(m) if m.is_sso() => mfa && self.sso_org() == Some(org_id),
             Some(_) => mfa,
             None => false,
         }
@@ -96,7 +91,7 @@ impl Credential {
     /// True for the operator's key made by `portico bootstrap`: outside the per-organization
     /// policy (it is how the owner reaches the settings that policy is made of).
     pub fn is_operator_key(&self) -> bool {
-        matches!(self, Self::ApiKey { minted, .. } if minted.method.as_deref() == Some("bootstrap"))
+        matches!(self, Self::ApiKey { minted, .. } if minted.method == Some(AuthMethod::Bootstrap))
     }
 }
 
@@ -175,7 +170,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
             .await?
             .ok_or(ApiError::Unauthorized("invalid credentials"))?;
         let now = Utc::now();
-        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) || t.user_status != "active" {
+        if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) || t.user_status != UserStatus::Active {
             return Err(ApiError::Unauthorized("invalid credentials"));
         }
         if t.last_used_at.is_none_or(|u| now - u > Duration::seconds(60)) {
@@ -204,7 +199,7 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<Caller, ApiE
         let s = sessions::live_by_digest(&state.db, &digest)
             .await?
             .ok_or(ApiError::Unauthorized("session expired or revoked"))?;
-        if s.user_status != "active" {
+        if s.user_status != UserStatus::Active {
             return Err(ApiError::Unauthorized("invalid credentials"));
         }
         let profile = CallerProfile {

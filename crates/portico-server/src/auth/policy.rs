@@ -3,6 +3,7 @@
 //! credential (sessions, and tokens by how their minting session signed in), and the rule that
 //! an SSO credential belongs to its connection's organization.
 
+use portico_core::org::AuthRequired;
 use portico_core::role::Role;
 use portico_store::orgs::Organization;
 
@@ -39,12 +40,12 @@ pub fn require_role(role: &Role, need: Need) -> Result<(), ApiError> {
 
 /// True when the organization demands SSO of a member with `role`.
 pub fn sso_required_for(org: &Organization, role: &Role) -> bool {
-    org.auth_required == "sso" && !org.exempt_roles.iter().any(|r| r == role.as_str())
+    org.auth_required == AuthRequired::Sso && !org.exempt_roles.iter().any(|r| r == role.as_str())
 }
 
 /// True when the organization demands MFA of sessions.
 pub fn mfa_required(org: &Organization) -> bool {
-    org.auth_required == "mfa" || org.require_mfa
+    org.auth_required == AuthRequired::Mfa || org.require_mfa
 }
 
 /// Enforces the policy for one request on the organization's routes, for sessions and tokens

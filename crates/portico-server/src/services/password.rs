@@ -3,6 +3,7 @@
 //! A user with TOTP on needs `totpCode` (a code or a recovery code; the session then has MFA);
 //! auto-join runs once the user is in.
 
+use portico_core::account::SessionMethod;
 use portico_core::password;
 use portico_core::role::Role;
 use portico_store::{audit, orgs, users};
@@ -62,7 +63,7 @@ pub async fn sign_in(
         &state.settings,
         SessionSpec {
             user_id: &user.id,
-            method: "password",
+            method: SessionMethod::Password,
             mfa: second_factor.is_some(),
             ..Default::default()
         },

@@ -2,6 +2,7 @@
 //! (`settings/security` and `/v1/sso/enforce` are two views of the same columns). Raising `authRequired` to `sso` needs an active connection whose
 //! last test passed, so owners cannot lock themselves out.
 
+use portico_core::org::AuthRequired;
 use portico_core::role::Role;
 use portico_store::orgs::Organization;
 use portico_store::{audit, connections, orgs};
@@ -16,7 +17,7 @@ use crate::state::AppState;
 /// A requested policy.
 #[derive(Debug, Clone)]
 pub struct PolicyInput {
-    /// `any`, `mfa` or `sso`.
+    /// `any`, `mfa` or `sso`, as received (read here, after the owner check).
     pub auth_required: String,
     /// MFA regardless of `auth_required`.
     pub require_mfa: bool,
@@ -32,9 +33,8 @@ pub async fn set(
     input: PolicyInput,
 ) -> Result<Organization, ApiError> {
     access.require(Need::Owner)?;
-    if !matches!(input.auth_required.as_str(), "any" | "mfa" | "sso") {
-        return Err(ApiError::field("authRequired", "must be any, mfa or sso"));
-    }
+    let auth_required = AuthRequired::parse(&input.auth_required)
+        .ok_or_else(|| ApiError::field("authRequired", "must be any, mfa or sso"))?;
     let mut exempt = Vec::new();
     for (i, r) in input.exempt_roles.iter().enumerate() {
         Role::parse(r).map_err(|e| ApiError::field(format!("exemptRoles[{i}]"), e.to_string()))?;
@@ -43,20 +43,13 @@ pub async fn set(
         }
     }
     let mut tx = state.db.begin().await?;
-    if input.auth_required == "sso"
-        && access.org.auth_required != "sso"
+    if auth_required == AuthRequired::Sso
+        && access.org.auth_required != AuthRequired::Sso
         && !connections::has_ready(&mut *tx, &access.org.id).await?
     {
         return Err(ApiError::SsoNotReady);
     }
-    let org = orgs::set_policy(
-        &mut *tx,
-        &access.org.id,
-        &input.auth_required,
-        input.require_mfa,
-        &exempt,
-    )
-    .await?;
+    let org = orgs::set_policy(&mut *tx, &access.org.id, auth_required, input.require_mfa, &exempt).await?;
     let mut e = event(
         ctx,
         Some(&access.caller),

@@ -1,7 +1,8 @@
 //! Creating sessions (the cookie that carries them is rendered at the edge: `api::signin_edge`).
 
 use chrono::{DateTime, Duration, Utc};
-use portico_core::idp::ExternalIdentity;
+use portico_core::account::SessionMethod;
+use portico_core::idp::{ExternalIdentity, Protocol};
 use portico_core::{ids, token};
 use portico_store::sessions::{self, NewSession, Session};
 use secrecy::SecretString;
@@ -11,13 +12,13 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 
-/// What a new session is for.
-#[derive(Debug, Default)]
+/// What a new session is for (by default: a password session without MFA).
+#[derive(Debug)]
 pub struct SessionSpec<'a> {
     /// The user.
     pub user_id: &'a str,
-    /// `password`, `oidc`, `saml`, `ldap`.
-    pub method: &'a str,
+    /// How it signed in.
+    pub method: SessionMethod,
     /// MFA flag.
     pub mfa: bool,
     /// The organization (SSO).
@@ -32,6 +33,22 @@ pub struct SessionSpec<'a> {
     pub mapped_scopes: &'a [String],
     /// The IdP's own expiry, followed when configured and shorter.
     pub idp_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Default for SessionSpec<'_> {
+    fn default() -> Self {
+        Self {
+            user_id: "",
+            method: SessionMethod::Password,
+            mfa: false,
+            organization_id: None,
+            connection_id: None,
+            idp_subject: None,
+            groups: &[],
+            mapped_scopes: &[],
+            idp_expires_at: None,
+        }
+    }
 }
 
 /// A created session and its token (shown once).
@@ -56,10 +73,10 @@ pub fn expiry(settings: &Settings, now: DateTime<Utc>, idp_bound: Option<DateTim
 /// `SessionNotOnOrAfter` always; the OIDC ID token's `exp` only with
 /// `security.follow_idp_session_lifetime`; the sooner of the two. A SAML assertion's own
 /// validity window (`expires_at` there) never counts: it is no session lifetime.
-pub fn idp_bound(settings: &Settings, protocol: &str, identity: &ExternalIdentity) -> Option<DateTime<Utc>> {
+pub fn idp_bound(settings: &Settings, protocol: Protocol, identity: &ExternalIdentity) -> Option<DateTime<Utc>> {
     let followed = identity
         .expires_at
-        .filter(|_| settings.security.follow_idp_session_lifetime && protocol == "oidc");
+        .filter(|_| settings.security.follow_idp_session_lifetime && protocol == Protocol::Oidc);
     [followed, identity.session_not_on_or_after].into_iter().flatten().min()
 }
 
@@ -76,12 +93,12 @@ pub struct Minted {
 }
 
 /// Mints the id, token and expiry of a new session signed in by `method` (see [`expiry`]).
-pub fn mint(settings: &Settings, method: &str, idp_expires_at: Option<DateTime<Utc>>) -> Minted {
+pub fn mint(settings: &Settings, method: SessionMethod, idp_expires_at: Option<DateTime<Utc>>) -> Minted {
     let minted = token::mint(token::SESSION_PREFIX);
-    let id = if method == "password" {
-        ids::prefixed(ids::SESSION)
-    } else {
+    let id = if method.is_sso() {
         ids::prefixed(ids::SSO_SESSION)
+    } else {
+        ids::prefixed(ids::SESSION)
     };
     Minted {
         id,
@@ -144,23 +161,23 @@ mod tests {
             expires_at: Some(idp_short),
             ..Default::default()
         };
-        assert_eq!(idp_bound(&s, "oidc", &oidc), None);
+        assert_eq!(idp_bound(&s, Protocol::Oidc, &oidc), None);
         let saml = ExternalIdentity {
             expires_at: Some(idp_short),
             session_not_on_or_after: Some(idp_long),
             assertion_id: Some("_a1".into()),
             ..Default::default()
         };
-        assert_eq!(idp_bound(&s, "saml", &saml), Some(idp_long));
+        assert_eq!(idp_bound(&s, Protocol::Saml, &saml), Some(idp_long));
         let saml_plain = ExternalIdentity {
             session_not_on_or_after: None,
             ..saml.clone()
         };
-        assert_eq!(idp_bound(&s, "saml", &saml_plain), None);
+        assert_eq!(idp_bound(&s, Protocol::Saml, &saml_plain), None);
         s.security.follow_idp_session_lifetime = true;
-        assert_eq!(idp_bound(&s, "oidc", &oidc), Some(idp_short));
-        assert_eq!(idp_bound(&s, "saml", &saml), Some(idp_long));
-        assert_eq!(idp_bound(&s, "saml", &saml_plain), None);
+        assert_eq!(idp_bound(&s, Protocol::Oidc, &oidc), Some(idp_short));
+        assert_eq!(idp_bound(&s, Protocol::Saml, &saml), Some(idp_long));
+        assert_eq!(idp_bound(&s, Protocol::Saml, &saml_plain), None);
         assert_eq!(expiry(&s, now, Some(idp_short)), idp_short);
         // The IdP can shorten a session, never lengthen it past the maximum.
         assert_eq!(expiry(&s, now, Some(idp_long)), max);

@@ -1,12 +1,13 @@
 //! Personal access tokens / API keys: minted once, stored as digests.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::AuthMethod;
 use portico_core::{ids, token};
 use portico_store::tokens::{self, ApiToken, MintedBy, NewToken};
 use secrecy::SecretString;
 use sqlx::PgExecutor;
 
-use crate::auth::{is_sso_method, Credential};
+use crate::auth::Credential;
 use crate::error::ApiError;
 
 /// The record a token minted with `cred` keeps: the session's sign-in (its organization only
@@ -19,8 +20,8 @@ pub fn minted_by(cred: &Credential) -> MintedBy {
             organization_id,
             ..
         } => MintedBy {
-            method: Some(method.clone()),
-            org_id: organization_id.clone().filter(|_| is_sso_method(method)),
+            method: Some(AuthMethod::from(*method)),
+            org_id: organization_id.clone().filter(|_| method.is_sso()),
             mfa: *mfa,
         },
         Credential::ApiKey { minted, .. } => minted.clone(),
@@ -30,7 +31,7 @@ pub fn minted_by(cred: &Credential) -> MintedBy {
 /// The record of the operator's key made by `portico bootstrap`.
 pub fn operator() -> MintedBy {
     MintedBy {
-        method: Some("bootstrap".into()),
+        method: Some(AuthMethod::Bootstrap),
         org_id: None,
         mfa: false,
     }

@@ -2,6 +2,7 @@
 //! and restored, and the revocation of a suspended person's sessions and tokens for the
 //! organization. Owners' memberships are never changed by a directory.
 
+use portico_core::account::MembershipStatus;
 use sqlx::PgExecutor;
 
 use crate::StoreError;
@@ -11,8 +12,9 @@ use crate::StoreError;
 pub struct Membership {
     /// Role.
     pub role: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Its standing.
+    #[sqlx(try_from = "String")]
+    pub status: MembershipStatus,
 }
 
 /// The membership of `user_id` in `org_id`, whatever its status, locked for the transaction.
@@ -43,7 +45,7 @@ pub async fn set(
     org_id: &str,
     user_id: &str,
     role: &str,
-    status: &str,
+    status: MembershipStatus,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE memberships SET role = $3, status = $4, updated_at = now()
@@ -52,7 +54,7 @@ pub async fn set(
     .bind(org_id)
     .bind(user_id)
     .bind(role)
-    .bind(status)
+    .bind(status.as_str())
     .execute(db)
     .await?;
     Ok(())

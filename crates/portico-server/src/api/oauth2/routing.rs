@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use axum::http::HeaderMap;
+use portico_core::account::UserStatus;
 use portico_core::token;
 use portico_store::connections::{self, Connection};
 use portico_store::{orgs, sessions};
@@ -23,7 +24,9 @@ pub(super) async fn browser_session(
         return Ok(None);
     };
     let s = sessions::live_by_digest(&state.db, &token::digest(&t)).await?;
-    Ok(s.filter(|s| s.user_status == "active" && s.session.method != "password" && s.session.connection_id.is_some()))
+    Ok(s.filter(|s| {
+        s.user_status == UserStatus::Active && s.session.method.is_sso() && s.session.connection_id.is_some()
+    }))
 }
 
 /// The routing decision.

@@ -1,6 +1,7 @@
 //! The JSON shapes of the Organization API (camelCase), built from store rows.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::SessionMethod;
 use portico_store::orgs::{Member, MemberOrganization, Organization};
 use portico_store::sessions::SessionView;
 use portico_store::tokens::ApiToken;
@@ -113,7 +114,8 @@ pub struct SessionItem {
     user_id: String,
     email: String,
     name: Option<String>,
-    method: String,
+    #[schema(value_type = String)]
+    method: SessionMethod,
     mfa: bool,
     organization_id: Option<String>,
     connection_id: Option<String>,
@@ -131,7 +133,7 @@ impl From<&SessionView> for SessionItem {
             user_id: s.user_id.clone(),
             email: v.email.clone(),
             name: v.name.clone(),
-            method: s.method.clone(),
+            method: s.method,
             mfa: s.mfa,
             organization_id: s.organization_id.clone(),
             connection_id: s.connection_id.clone(),

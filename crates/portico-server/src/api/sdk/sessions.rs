@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::SecondsFormat;
+use portico_core::org::AuthRequired;
 use portico_store::{audit, sessions, Page};
 use serde::Deserialize;
 use serde_json::json;
@@ -115,11 +116,12 @@ async fn enforce(
         .enforce
         .or(b.enforced)
         .ok_or_else(|| ApiError::field("enforce", "is required (true or false)"))?;
-    let auth_required = match (on, access.org.auth_required.as_str()) {
-        (true, _) => "sso".to_owned(),
-        (false, "sso") => "any".to_owned(),
-        (false, other) => other.to_owned(),
-    };
+    let auth_required = match (on, access.org.auth_required) {
+        (true, _) => AuthRequired::Sso,
+        (false, AuthRequired::Sso) => AuthRequired::Any,
+        (false, other) => other,
+    }
+    .to_string();
     let exempt_roles = b.exempt_roles.unwrap_or_else(|| access.org.exempt_roles.clone());
     let org = security_settings::set(
         &state,
@@ -132,7 +134,7 @@ async fn enforce(
         },
     )
     .await?;
-    let enforced = org.auth_required == "sso";
+    let enforced = org.auth_required == AuthRequired::Sso;
     Ok(Json(
         json!({ "enforce": enforced, "enforced": enforced, "exemptRoles": org.exempt_roles, "developerId": org.id }),
     ))

@@ -10,6 +10,7 @@
 //! a directory without `groupRoleMappings` leaves an existing member's role as it is. Every
 //! change is an audit event with the directory as the actor.
 
+use portico_core::account::MembershipStatus;
 use portico_core::ids;
 use portico_core::role::Role;
 use portico_store::audit::{self, NewEvent};
@@ -186,9 +187,9 @@ async fn apply_access(
         Some(m) if m.role == "owner" => {}
         Some(m) if active => {
             let role = mapped.unwrap_or_else(|| m.role.clone());
-            if m.status != "active" || m.role != role {
-                access::set(&mut *tx, org, user_id, &role, "active").await?;
-                let action = if m.status != "active" {
+            if m.status != MembershipStatus::Active || m.role != role {
+                access::set(&mut *tx, org, user_id, &role, MembershipStatus::Active).await?;
+                let action = if m.status != MembershipStatus::Active {
                     "scim.membership.restore"
                 } else {
                     "scim.membership.role"
@@ -200,8 +201,8 @@ async fn apply_access(
                 audit::record(&mut *tx, e).await?;
             }
         }
-        Some(m) if m.status == "active" => {
-            access::set(&mut *tx, org, user_id, &m.role, "suspended").await?;
+        Some(m) if m.status == MembershipStatus::Active => {
+            access::set(&mut *tx, org, user_id, &m.role, MembershipStatus::Suspended).await?;
             let (sessions, tokens) = access::revoke(&mut *tx, org, user_id).await?;
             let e = with(
                 event(dir, ctx, "scim.membership.suspend", user_id),
@@ -265,7 +266,7 @@ pub async fn at_sign_in(
     }
     Ok(access::lock(&mut *tx, org_id, user_id)
         .await?
-        .is_some_and(|m| m.status == "suspended"))
+        .is_some_and(|m| m.status == MembershipStatus::Suspended))
 }
 
 /// The subjects a SCIM `externalId` may name for `identity`: its subject, and Entra's `oid`.

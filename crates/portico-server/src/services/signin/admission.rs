@@ -75,13 +75,13 @@ pub async fn finish(
     let wanted_role = provision::wanted_role(conn, &identity.groups);
     let minted = sessions::mint(
         &state.settings,
-        conn.protocol.as_str(),
-        sessions::idp_bound(&state.settings, conn.protocol.as_str(), &identity),
+        conn.protocol.into(),
+        sessions::idp_bound(&state.settings, conn.protocol, &identity),
     );
     let session = NewSession {
         id: &minted.id,
         organization_id: Some(&conn.organization_id),
-        method: conn.protocol.as_str(),
+        method: conn.protocol.into(),
         mfa: identity.mfa,
         digest: &minted.digest,
         ip: ctx.ip.as_deref(),

@@ -3,6 +3,7 @@
 //! `organization_domains_verified_once`); a verified domain stays verified until removed.
 
 use chrono::{DateTime, Utc};
+use portico_core::org::DomainStatus;
 use sqlx::PgExecutor;
 
 use crate::{Page, Paged, StoreError};
@@ -19,8 +20,9 @@ pub struct Domain {
     pub organization_id: String,
     /// Normalised domain (lower case, ASCII, no trailing dot).
     pub domain: String,
-    /// `pending` or `verified`.
-    pub status: String,
+    /// Whether the claim is proven.
+    #[sqlx(try_from = "String")]
+    pub status: DomainStatus,
     /// The token expected in the TXT record.
     pub verification_token: String,
     /// When it was verified.
@@ -44,7 +46,7 @@ pub struct Domain {
 impl Domain {
     /// True once verified.
     pub fn is_verified(&self) -> bool {
-        self.status == "verified"
+        self.status == DomainStatus::Verified
     }
 }
 

@@ -1,6 +1,7 @@
 //! Auto-join requests awaiting an admin's decision (verified domains with `requireApproval`).
 
 use chrono::{DateTime, Utc};
+use portico_core::org::JoinRequestStatus;
 use sqlx::PgExecutor;
 
 use crate::{Page, Paged, StoreError};
@@ -22,8 +23,9 @@ pub struct JoinRequest {
     pub email: String,
     /// The role approval grants (never `owner`).
     pub role: String,
-    /// `pending`, `approved` or `rejected`.
-    pub status: String,
+    /// Where it stands.
+    #[sqlx(try_from = "String")]
+    pub status: JoinRequestStatus,
     /// Who decided.
     pub decided_by: Option<String>,
     /// When.
@@ -87,7 +89,7 @@ pub async fn is_open_or_rejected(db: impl PgExecutor<'_>, org_id: &str, user_id:
 pub async fn list(
     db: impl PgExecutor<'_>,
     org_id: &str,
-    status: Option<&str>,
+    status: Option<JoinRequestStatus>,
     page: &Page,
 ) -> Result<Paged<JoinRequest>, StoreError> {
     // The status is a filter on the (organization_id, id) walk; without one, no condition at all.
@@ -100,7 +102,7 @@ pub async fn list(
         .bind(page.after())
         .bind(page.limit + 1);
     let rows = match status {
-        Some(s) => rows.bind(s),
+        Some(s) => rows.bind(s.as_str()),
         None => rows,
     }
     .fetch_all(db)
@@ -119,18 +121,18 @@ pub async fn lock(db: impl PgExecutor<'_>, org_id: &str, id: &str) -> Result<Opt
     .await?)
 }
 
-/// Records the decision on a pending request (`approved` or `rejected`).
+/// Records the decision on a pending request ([`JoinRequestStatus::Approved`] or `Rejected`).
 pub async fn decide(
     db: impl PgExecutor<'_>,
     id: &str,
-    status: &str,
+    status: JoinRequestStatus,
     decided_by: &str,
 ) -> Result<JoinRequest, StoreError> {
     Ok(sqlx::query_as::<_, JoinRequest>(&format!(
         "UPDATE join_requests SET status = $2, decided_by = $3, decided_at = now() WHERE id = $1 AND status = 'pending' RETURNING {COLS}"
     ))
     .bind(id)
-    .bind(status)
+    .bind(status.as_str())
     .bind(decided_by)
     .fetch_one(db)
     .await?)

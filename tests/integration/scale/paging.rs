@@ -163,12 +163,17 @@ async fn keyset_pages_are_exact() {
         .execute(&db)
         .await
         .unwrap();
-    for status in [None, Some("pending"), Some("rejected")] {
+    use portico_core::org::JoinRequestStatus;
+    for status in [
+        None,
+        Some(JoinRequestStatus::Pending),
+        Some(JoinRequestStatus::Rejected),
+    ] {
         let want: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM join_requests WHERE organization_id = $1 AND status = coalesce($2, status) ORDER BY id",
         )
         .bind(&org)
-        .bind(status)
+        .bind(status.map(JoinRequestStatus::as_str))
         .fetch_all(&db)
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 //! token stored as a SHA-256 digest (rotation replaces the digest, so the old token dies at once).
 
 use chrono::{DateTime, Utc};
+use portico_core::org::DirectoryStatus;
 use sqlx::PgExecutor;
 
 use crate::{Page, Paged, StoreError};
@@ -17,8 +18,9 @@ pub struct Directory {
     pub name: String,
     /// `okta`, `entra`, `google`, `onelogin`, `jumpcloud` or `generic`.
     pub provider: String,
-    /// `active` or `disabled`.
-    pub status: String,
+    /// Whether its token is accepted.
+    #[sqlx(try_from = "String")]
+    pub status: DirectoryStatus,
     /// `{"Group display name": "role"}`.
     pub group_role_mappings: serde_json::Value,
     /// When true, a person in none of the mapped groups is suspended (needs a mapping).
@@ -36,7 +38,7 @@ pub struct Directory {
 impl Directory {
     /// True unless disabled.
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == DirectoryStatus::Active
     }
 }
 
@@ -140,8 +142,8 @@ pub struct Settings<'a> {
     pub name: &'a str,
     /// `{"Group display name": "role"}`.
     pub mappings: &'a serde_json::Value,
-    /// `active` or `disabled`.
-    pub status: &'a str,
+    /// Whether its token is accepted.
+    pub status: DirectoryStatus,
     /// Suspend people in no mapped group.
     pub require_mapped_group: bool,
 }
@@ -155,7 +157,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: &str, s: Settings<'_>) -> Resul
     .bind(id)
     .bind(s.name)
     .bind(s.mappings)
-    .bind(s.status)
+    .bind(s.status.as_str())
     .bind(s.require_mapped_group)
     .fetch_one(db)
     .await?)

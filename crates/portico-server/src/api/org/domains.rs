@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
+use portico_core::org::JoinRequestStatus;
 use portico_store::domains;
 use portico_store::join_requests::{self, JoinRequest};
 use serde::{Deserialize, Serialize};
@@ -198,7 +199,8 @@ struct JoinRequestView {
     domain: String,
     domain_id: Option<String>,
     role: String,
-    status: String,
+    #[schema(value_type = String)]
+    status: JoinRequestStatus,
     decided_by: Option<String>,
     decided_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -214,7 +216,7 @@ impl From<&JoinRequest> for JoinRequestView {
             domain: r.domain.clone(),
             domain_id: r.domain_id.clone(),
             role: r.role.clone(),
-            status: r.status.clone(),
+            status: r.status,
             decided_by: r.decided_by.clone(),
             decided_at: r.decided_at,
             created_at: r.created_at,
@@ -245,10 +247,12 @@ async fn list_requests(
     }
     .page()?;
     let status = match q.status.as_deref() {
-        None | Some("pending") => Some("pending"),
+        None => Some(JoinRequestStatus::Pending),
         Some("all") => None,
-        Some(s @ ("approved" | "rejected")) => Some(s),
-        Some(_) => return Err(ApiError::field("status", "must be pending, approved, rejected or all")),
+        Some(s) => Some(
+            JoinRequestStatus::parse(s)
+                .ok_or_else(|| ApiError::field("status", "must be pending, approved, rejected or all"))?,
+        ),
     };
     let paged = join_requests::list(&state.db, &access.org.id, status, &page).await?;
     Ok(Envelope::list(

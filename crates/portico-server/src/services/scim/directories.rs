@@ -2,6 +2,7 @@
 //! (`name`, `groupRoleMappings`, `status`, `requireMappedGroup`), rotate the token (the old one dies with the
 //! commit), delete (deprovisions every person it linked first).
 
+use portico_core::org::DirectoryStatus;
 use portico_core::role::Role;
 use portico_core::token;
 use portico_store::audit;
@@ -141,7 +142,7 @@ pub struct Changes {
     pub name: Option<String>,
     /// New mappings.
     pub group_role_mappings: Option<Value>,
-    /// `active` or `disabled`.
+    /// `active` or `disabled`, as received (read here, after the owner check).
     pub status: Option<String>,
     /// Suspend the people who are in none of the mapped groups.
     pub require_mapped_group: Option<bool>,
@@ -158,11 +159,11 @@ pub async fn update(
     access.require(Need::Owner)?;
     let name = c.name.as_deref().map(check_name).transpose()?;
     let mappings = c.group_role_mappings.as_ref().map(check_mappings).transpose()?;
-    if let Some(s) = &c.status {
-        if s != "active" && s != "disabled" {
-            return Err(ApiError::field("status", "must be active or disabled"));
-        }
-    }
+    let status = c
+        .status
+        .as_deref()
+        .map(|s| DirectoryStatus::parse(s).ok_or_else(|| ApiError::field("status", "must be active or disabled")))
+        .transpose()?;
     let mut tx = state.db.begin().await?;
     let cur = directories::lock(&mut *tx, &access.org.id, id)
         .await?
@@ -178,7 +179,7 @@ pub async fn update(
     let settings = directories::Settings {
         name: name.as_deref().unwrap_or(&cur.name),
         mappings,
-        status: c.status.as_deref().unwrap_or(&cur.status),
+        status: status.unwrap_or(cur.status),
         require_mapped_group: require,
     };
     let d = directories::update(&mut *tx, id, settings).await?;

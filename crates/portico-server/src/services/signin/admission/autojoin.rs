@@ -18,6 +18,7 @@
 //! Auto-join never fails a sign-in: store errors are logged and the sign-in goes on.
 
 use portico_core::ids;
+use portico_core::org::JoinRequestStatus;
 use portico_core::role::Role;
 use portico_store::join_requests::{self, JoinRequest, NewJoinRequest};
 use portico_store::users::User;
@@ -175,7 +176,7 @@ pub async fn decide(
     let req = join_requests::lock(&mut *tx, &access.org.id, id)
         .await?
         .ok_or(ApiError::NotFound("join request"))?;
-    if req.status != "pending" {
+    if req.status != JoinRequestStatus::Pending {
         return Err(ApiError::Conflict(format!(
             "this join request was already {}",
             req.status
@@ -191,7 +192,11 @@ pub async fn decide(
     let decided = join_requests::decide(
         &mut *tx,
         &req.id,
-        if approve { "approved" } else { "rejected" },
+        if approve {
+            JoinRequestStatus::Approved
+        } else {
+            JoinRequestStatus::Rejected
+        },
         &access.caller.user_id,
     )
     .await?;

@@ -3,7 +3,6 @@
 
 use chrono::Utc;
 use portico_core::connection::{ConnectionStatus, Protocol};
-use portico_core::ids;
 use portico_core::secretbox::Slot;
 use portico_store::audit;
 use portico_store::connections::{self, Connection};
@@ -125,33 +124,14 @@ pub async fn put(
     Ok(saved)
 }
 
+/// The organization's default OIDC connection before its first save: a [`connections::blank`]
+/// one, named, default, provisioning just in time.
 fn new_default(org_id: &str) -> Connection {
-    let now = Utc::now();
     Connection {
-        id: ids::prefixed(ids::CONNECTION),
-        organization_id: org_id.to_owned(),
         name: "Default OIDC".into(),
-        protocol: Protocol::Oidc,
-        status: ConnectionStatus::Active,
         is_default: true,
-        provider: None,
-        config: serde_json::json!({}),
-        client_secret: None,
-        ldap_bind_password: None,
-        sp_private_key: None,
-        domains: Vec::new(),
         jit_provisioning: true,
-        enforce: false,
-        group_attribute: None,
-        group_mappings: serde_json::json!({}),
-        default_scopes: Vec::new(),
-        default_role: None,
-        attribute_mapping: serde_json::json!({}),
-        redirect_uris: Vec::new(),
-        last_test_at: None,
-        last_test_success: None,
-        created_at: now,
-        updated_at: now,
+        ..crate::services::connections::blank(org_id, Protocol::Oidc)
     }
 }
 

@@ -25,7 +25,9 @@ pub mod views;
 pub use input::ConnectionInput;
 pub use views::{test_view, view};
 
-fn blank(org_id: &str, protocol: Protocol) -> Connection {
+/// A new connection of `protocol` for `org_id` before its body is merged in: unnamed, active,
+/// no settings (the one place a connection row starts; the default OIDC one too).
+pub(crate) fn blank(org_id: &str, protocol: Protocol) -> Connection {
     let now = Utc::now();
     Connection {
         id: ids::prefixed(ids::CONNECTION),

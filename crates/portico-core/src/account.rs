@@ -1,6 +1,7 @@
 //! The closed vocabularies of a person's account: the [`UserStatus`], the [`MembershipStatus`]
-//! in each organization, and how a session ([`SessionMethod`]) or a token ([`AuthMethod`]) was
-//! signed in. One wire and database spelling each (see [`crate::vocab`]).
+//! in each organization (and the [`MemberStatus`] a members list shows of both), and how a
+//! session ([`SessionMethod`]) or a token ([`AuthMethod`]) was signed in. One wire and database
+//! spelling each (see [`crate::vocab`]).
 
 use crate::idp::Protocol;
 
@@ -20,6 +21,19 @@ crate::vocab::vocabulary! {
         /// Reaches the organization with its role.
         Active = "active",
         /// Deprovisioned by a directory: no access, kept so that reactivation restores the role.
+        Suspended = "suspended",
+    }
+}
+
+crate::vocab::vocabulary! {
+    /// A member as an organization's members list shows them: the user's own status, unless a
+    /// directory suspended the membership (a view of [`UserStatus`] and [`MembershipStatus`]).
+    pub enum MemberStatus("member status") {
+        /// An active user with an active membership.
+        Active = "active",
+        /// A disabled user.
+        Disabled = "disabled",
+        /// A membership a directory suspended.
         Suspended = "suspended",
     }
 }
@@ -123,6 +137,13 @@ mod tests {
             "user status \"Active\" is not one of active, disabled"
         );
         assert!(!AuthMethod::Bootstrap.is_sso());
+        for s in UserStatus::ALL.iter().map(|s| s.as_str()) {
+            assert!(MemberStatus::parse(s).is_some(), "{s} is a member status too");
+        }
+        assert_eq!(
+            MemberStatus::parse(MembershipStatus::Suspended.as_str()),
+            Some(MemberStatus::Suspended)
+        );
         assert!(SessionMethod::try_from("bootstrap".to_owned()).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod idp;
 pub mod ids;
 pub mod org;
 pub mod password;
+pub mod provider;
 pub mod role;
 pub mod secretbox;
 pub mod slug;

@@ -1,6 +1,7 @@
 //! The operator's OAuth/OIDC clients (SPEC §6) and the ID-token signing keys.
 
 use chrono::{DateTime, Utc};
+use portico_core::provider::SigningKeyStatus;
 use sqlx::PgExecutor;
 
 use crate::StoreError;
@@ -99,8 +100,9 @@ pub struct SigningKey {
     pub id: String,
     /// `ES256` or `RS256`.
     pub alg: String,
-    /// `staged`, `active` or `retired`.
-    pub status: String,
+    /// Where it stands in the roll.
+    #[sqlx(try_from = "String")]
+    pub status: SigningKeyStatus,
     /// Sealed PKCS#8 DER (base64).
     pub private_key: String,
     /// The public JWK.
@@ -115,7 +117,7 @@ pub async fn insert_key(db: impl PgExecutor<'_>, k: &SigningKey) -> Result<(), S
     )
     .bind(&k.id)
     .bind(&k.alg)
-    .bind(&k.status)
+    .bind(k.status.as_str())
     .bind(&k.private_key)
     .bind(&k.public_jwk)
     .execute(db)

@@ -3,6 +3,7 @@
 //! replicas share it.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::SessionMethod;
 use sqlx::PgExecutor;
 
 use crate::StoreError;
@@ -203,8 +204,9 @@ pub struct GrantClaims {
     pub groups: Vec<String>,
     /// MFA asserted.
     pub mfa: bool,
-    /// `oidc`, `saml`, `ldap`.
-    pub method: String,
+    /// How the session signed in (`oidc`, `saml`, `ldap`).
+    #[sqlx(try_from = "String")]
+    pub method: SessionMethod,
     /// Connection.
     pub connection_id: Option<String>,
 }

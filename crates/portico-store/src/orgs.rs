@@ -1,6 +1,7 @@
 //! Organizations and memberships.
 
 use chrono::{DateTime, Utc};
+use portico_core::account::MemberStatus;
 use portico_core::org::AuthRequired;
 use sqlx::PgExecutor;
 
@@ -48,7 +49,8 @@ pub struct Member {
     /// User name.
     pub name: Option<String>,
     /// User status, or `suspended` when a directory suspended the membership.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: MemberStatus,
     /// Role in the organization.
     pub role: String,
     /// When the membership began.

@@ -1,6 +1,7 @@
 //! `portico bootstrap`: an owner, an organization and an API key pinned to it, in one
 //! transaction. The key works unchanged with both API families.
 
+use portico_core::role::Role;
 use portico_core::{ids, password, slug};
 use portico_store::{audit, orgs, users, PgPool};
 use secrecy::{ExposeSecret, SecretString};
@@ -64,7 +65,7 @@ pub async fn run(
         None => users::insert(&mut *tx, &ids::prefixed(ids::USER), owner_email, None, hash.as_deref()).await?,
     };
     let org = orgs::insert(&mut *tx, &ids::bare(), org_slug, org_name.trim()).await?;
-    orgs::add_member(&mut *tx, &org.id, &user.id, "owner").await?;
+    orgs::add_member(&mut *tx, &org.id, &user.id, Role::Owner.as_str()).await?;
     let (_, key) = crate::services::tokens::create(
         &mut *tx,
         &user.id,

@@ -60,7 +60,7 @@ async fn sign_in(
     let cookie = crate::api::cookies::session_cookie(&state.settings, &created.token, created.session.expires_at);
     let body = Envelope::ok(json!({
         "userId": user_id,
-        "session": { "id": created.session.id, "method": "password", "mfa": created.session.mfa, "expiresAt": created.session.expires_at },
+        "session": { "id": created.session.id, "method": created.session.method, "mfa": created.session.mfa, "expiresAt": created.session.expires_at },
         "token": created.token.expose_secret(),
     }))
     .message("Signed in");

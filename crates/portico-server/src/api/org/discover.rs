@@ -5,7 +5,7 @@
 
 use axum::extract::State;
 use portico_core::connection::Protocol;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::Api;
@@ -27,6 +27,17 @@ pub fn routes(api: Api) -> Api {
         .data_shape(200, crate::openapi::shapes::discovered())
 }
 
+/// How the email signs in: the answer's `method`.
+#[derive(Clone, Copy, Serialize)]
+enum Method {
+    /// Through the organization's SSO connection, at `loginUrl`.
+    #[serde(rename = "sso")]
+    Sso,
+    /// With a password (every other case, indistinguishably).
+    #[serde(rename = "password")]
+    Password,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiscoverBody {
@@ -43,18 +54,18 @@ async fn discover(State(state): State<AppState>, ctx: ClientInfo, ValidJson(b): 
         .limits
         .sign_in(&state.settings.rate_limit, ctx.ip.as_deref(), None)?;
     let Some((org, conn)) = domains::sso_route(&state, &email_domain).await? else {
-        return Ok(Envelope::ok(json!({ "method": "password" })));
+        return Ok(Envelope::ok(json!({ "method": Method::Password })));
     };
     if conn.protocol == Protocol::Ldap {
         let url = format!("{}/api/auth/sso/{}/ldap", state.settings.public_base(), org.slug);
         return Ok(Envelope::ok(
-            json!({ "method": "sso", "protocol": conn.protocol, "loginUrl": url }),
+            json!({ "method": Method::Sso, "protocol": conn.protocol, "loginUrl": url }),
         ));
     }
     let mut url =
         url::Url::parse(&state.sso_login_url(&org.slug)).map_err(|e| ApiError::Internal(format!("login URL: {e}")))?;
     url.query_pairs_mut().append_pair("email", email);
     Ok(Envelope::ok(
-        json!({ "method": "sso", "protocol": conn.protocol, "loginUrl": url.as_str() }),
+        json!({ "method": Method::Sso, "protocol": conn.protocol, "loginUrl": url.as_str() }),
     ))
 }

@@ -1,6 +1,7 @@
 //! `GET /api/user/me`: the caller, its memberships and how it authenticated.
 
 use axum::extract::State;
+use portico_core::account::UserStatus;
 use portico_store::orgs;
 use serde_json::json;
 
@@ -49,7 +50,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> OrgResult {
     };
     let memberships: Vec<OrgView> = memberships.iter().map(OrgView::from).collect();
     let p = &caller.profile;
-    let user = json!({ "id": caller.user_id, "email": p.email, "name": p.name, "status": "active", "createdAt": p.created_at });
+    let user = json!({ "id": caller.user_id, "email": p.email, "name": p.name, "status": UserStatus::Active, "createdAt": p.created_at });
     Ok(Envelope::ok(
         json!({ "user": user, "memberships": memberships, "authentication": authentication }),
     ))

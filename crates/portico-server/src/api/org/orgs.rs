@@ -1,6 +1,7 @@
 //! `/api/user/organizations[/{orgId}]`: list, create, read, rename, delete.
 
 use axum::extract::State;
+use portico_core::role::Role;
 use portico_core::slug;
 use portico_store::orgs;
 use serde::Deserialize;
@@ -108,7 +109,7 @@ async fn create(
         None => slug::from_name(name),
     };
     let org = services::orgs::create(&state.db, &ctx, &caller, name, &s).await?;
-    Ok(Envelope::created(OrgView::new(&org, Some("owner"))).message("Organization created"))
+    Ok(Envelope::created(OrgView::new(&org, Some(Role::Owner.as_str()))).message("Organization created"))
 }
 
 async fn read(access: OrgAccess) -> OrgResult {

@@ -1,7 +1,7 @@
 //! The JSON shapes of the Organization API (camelCase), built from store rows.
 
 use chrono::{DateTime, Utc};
-use portico_core::account::SessionMethod;
+use portico_core::account::{MemberStatus, SessionMethod};
 use portico_store::orgs::{Member, MemberOrganization, Organization};
 use portico_store::sessions::SessionView;
 use portico_store::tokens::ApiToken;
@@ -49,7 +49,8 @@ pub struct MemberView {
     user_id: String,
     email: String,
     name: Option<String>,
-    status: String,
+    #[schema(value_type = String)]
+    status: MemberStatus,
     role: String,
     joined_at: DateTime<Utc>,
 }
@@ -60,7 +61,7 @@ impl From<&Member> for MemberView {
             user_id: m.user_id.clone(),
             email: m.email.clone(),
             name: m.name.clone(),
-            status: m.status.clone(),
+            status: m.status,
             role: m.role.clone(),
             joined_at: m.created_at,
         }

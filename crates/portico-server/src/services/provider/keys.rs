@@ -15,6 +15,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
+use portico_core::provider::SigningKeyStatus;
 use portico_core::secretbox::{SecretBox, Slot};
 use portico_store::oauth_clients::{self, SigningKey};
 use portico_store::PgPool;
@@ -43,7 +44,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Generates a key of `alg`, sealed, in `status`.
-fn generate(secrets: &SecretBox, alg: &str, status: &str) -> Result<SigningKey, ApiError> {
+fn generate(secrets: &SecretBox, alg: &str, status: SigningKeyStatus) -> Result<SigningKey, ApiError> {
     let id = portico_core::ids::prefixed("sig_");
     let (der, jwk) = match alg {
         "ES256" => {
@@ -93,7 +94,7 @@ fn generate(secrets: &SecretBox, alg: &str, status: &str) -> Result<SigningKey, 
     Ok(SigningKey {
         id,
         alg: alg.to_owned(),
-        status: status.to_owned(),
+        status,
         private_key: sealed,
         public_jwk: jwk,
     })
@@ -104,7 +105,7 @@ pub async fn ensure(db: &PgPool, secrets: &SecretBox) -> Result<usize, ApiError>
     let mut created = 0;
     for alg in ALGS {
         if oauth_clients::active_key(db, alg).await?.is_none() {
-            let k = generate(secrets, alg, "active")?;
+            let k = generate(secrets, alg, SigningKeyStatus::Active)?;
             // Two replicas starting at once: the unique index keeps one signer; the loser's insert fails harmlessly.
             if oauth_clients::insert_key(db, &k).await.is_ok() {
                 created += 1;
@@ -118,7 +119,7 @@ pub async fn ensure(db: &PgPool, secrets: &SecretBox) -> Result<usize, ApiError>
 pub async fn stage(db: &PgPool, secrets: &SecretBox) -> Result<Vec<String>, ApiError> {
     let mut kids = Vec::new();
     for alg in ALGS {
-        let k = generate(secrets, alg, "staged")?;
+        let k = generate(secrets, alg, SigningKeyStatus::Staged)?;
         oauth_clients::insert_key(db, &k).await?;
         kids.push(k.id);
     }
@@ -135,7 +136,7 @@ pub async fn rotate(db: &PgPool, secrets: &SecretBox) -> Result<Vec<String>, Api
             Some(id) => kids.push(id),
             None => {
                 oauth_clients::retire_active(&mut *tx, alg).await?;
-                let k = generate(secrets, alg, "active")?;
+                let k = generate(secrets, alg, SigningKeyStatus::Active)?;
                 oauth_clients::insert_key(&mut *tx, &k).await?;
                 kids.push(k.id);
             }

@@ -175,7 +175,7 @@ async fn apply_access(
     let details = json!({ "userId": user_id, "scimUserId": u.id, "reason": reason });
     match current {
         None if active => {
-            let role = mapped.unwrap_or_else(|| "member".into());
+            let role = mapped.unwrap_or_else(|| Role::Member.as_str().to_owned());
             access::create(&mut *tx, org, user_id, &role).await?;
             let e = with(
                 event(dir, ctx, "scim.membership.create", user_id),
@@ -184,7 +184,7 @@ async fn apply_access(
             audit::record(&mut *tx, e).await?;
         }
         None => {}
-        Some(m) if m.role == "owner" => {}
+        Some(m) if Role::parse(&m.role) == Ok(Role::Owner) => {}
         Some(m) if active => {
             let role = mapped.unwrap_or_else(|| m.role.clone());
             if m.status != MembershipStatus::Active || m.role != role {

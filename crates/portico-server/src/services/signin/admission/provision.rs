@@ -89,8 +89,8 @@ pub fn wanted_role(conn: &Connection, groups: &[String]) -> Option<String> {
 fn role_for(conn: &Connection, groups: &[String]) -> String {
     role_from_scopes(&map_scopes(conn, groups))
         .map(|r| r.as_str().to_owned())
-        .or_else(|| conn.default_role.clone().filter(|r| r != "owner"))
-        .unwrap_or_else(|| "member".to_owned())
+        .or_else(|| conn.default_role.clone().filter(|r| Role::parse(r) != Ok(Role::Owner)))
+        .unwrap_or_else(|| Role::Member.as_str().to_owned())
 }
 
 /// True when a connection's stored domain is `normalized` (a row written before domains were
@@ -276,7 +276,7 @@ async fn admit_once(
         }
         // When the connection maps groups to roles, the IdP's groups keep deciding the role at every
         // sign-in (leaving the group demotes); owners are never touched.
-        Some(current) if current != "owner" => {
+        Some(current) if Role::parse(&current) != Ok(Role::Owner) => {
             if let Some(target) = wanted_role(conn, &identity.groups).filter(|t| *t != current) {
                 orgs::set_role(&mut *tx, &conn.organization_id, &user.id, &target).await?;
             }

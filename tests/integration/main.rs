@@ -21,6 +21,7 @@ mod provider_browser;
 mod provider_cors;
 mod provider_faults;
 mod provider_flows;
+mod provider_ldap;
 mod provider_sessions;
 mod saml_login;
 mod scale;

@@ -40,6 +40,17 @@ pub async fn insert_pending(db: impl PgExecutor<'_>, handle_digest: &[u8], p: &P
     Ok(())
 }
 
+/// Reads a pending request without taking it (the directory-password step shows its form again
+/// after a wrong password; only a completed sign-in takes the request).
+pub async fn peek_pending(db: impl PgExecutor<'_>, handle_digest: &[u8]) -> Result<Option<Pending>, StoreError> {
+    Ok(sqlx::query_as::<_, Pending>(
+        "SELECT binding_hash, client_id, connection_id, request, expires_at FROM oauth_pending WHERE handle_hash = $1",
+    )
+    .bind(handle_digest)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// Takes (deletes and returns) a pending request: it can be resumed once.
 pub async fn take_pending(db: impl PgExecutor<'_>, handle_digest: &[u8]) -> Result<Option<Pending>, StoreError> {
     Ok(sqlx::query_as::<_, Pending>(

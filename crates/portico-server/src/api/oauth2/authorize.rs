@@ -218,14 +218,8 @@ async fn run(
         }
     };
     let Some(url) = started.url else {
-        // LDAP: the directory password step on Portico's page is not built yet.
-        return Ok(page::error(
-            StatusCode::CONFLICT,
-            "Directory sign-in",
-            "Your organization signs in with a directory password, which this page cannot take yet.",
-            "Ask your administrator for another way to sign in.",
-            rid,
-        ));
+        // LDAP: the person types the directory password into Portico's own form.
+        return Ok(super::ldap_step::first_form(state, &conn, &handle, &binding, ttl, rid));
     };
     let secure = if state.settings.secure_cookies() {
         "; Secure"

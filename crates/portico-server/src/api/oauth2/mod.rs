@@ -4,6 +4,7 @@
 
 mod authorize;
 mod endpoints;
+mod ldap_step;
 pub mod page;
 mod reply;
 mod request;
@@ -68,6 +69,17 @@ pub fn routes(api: Api) -> Api {
         .query_names(&[("h", "The pending authorization's handle")])
         .redirect(302)
         .media(200, HTML)
+        .post(
+            ldap_step::PATH,
+            "The directory-password step of an authorization routed to an LDAP connection (browser form)",
+            ldap_step::submit,
+        )
+        .form::<ldap_step::CredentialForm>()
+        .redirect(302)
+        .media(400, HTML)
+        .media(401, HTML)
+        .media(429, HTML)
+        .media(503, HTML)
         .post(
             "/oauth2/token",
             "Token endpoint (authorization_code, refresh_token)",

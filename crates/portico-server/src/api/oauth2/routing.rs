@@ -62,7 +62,12 @@ pub(super) async fn route(state: &AppState, q: &HashMap<&str, &str>) -> Result<R
         };
         return match signin::pick_connection(state, &org, None, true).await {
             Ok(c) => Ok(Route::To(Box::new(c))),
-            Err(ApiError::NotFound(_)) => Ok(Route::Unknown("That organization has no single sign-on set up.".into())),
+            // No default connection (only `settings/sso` sets one): the organization's only
+            // active connection, such as an LDAP directory made through the connections API.
+            Err(ApiError::NotFound(_)) => Ok(only_active(state, &org.id).await?.map_or_else(
+                || Route::Unknown("That organization has no single sign-on set up.".into()),
+                |c| Route::To(Box::new(c)),
+            )),
             Err(e) => Err(e),
         };
     }
@@ -88,4 +93,16 @@ pub(super) async fn route(state: &AppState, q: &HashMap<&str, &str>) -> Result<R
     Ok(Route::Unknown(format!(
         "No organization signs in with {domain} addresses here. Check the address, or ask your administrator."
     )))
+}
+
+/// The organization's only active connection (None with none or several).
+async fn only_active(state: &AppState, org_id: &str) -> Result<Option<Connection>, ApiError> {
+    let mut active = connections::for_org(&state.db, org_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.status.is_active());
+    Ok(match (active.next(), active.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    })
 }

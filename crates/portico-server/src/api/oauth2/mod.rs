@@ -76,10 +76,6 @@ pub fn routes(api: Api) -> Api {
         )
         .form::<ldap_step::CredentialForm>()
         .redirect(302)
-        .media(400, HTML)
-        .media(401, HTML)
-        .media(429, HTML)
-        .media(503, HTML)
         .post(
             "/oauth2/token",
             "Token endpoint (authorization_code, refresh_token)",

@@ -2,7 +2,8 @@
 //! `/healthz`, and 503 on `/readyz` and everything else meanwhile), gives up on one that never
 //! comes after `database.connect_timeout_secs` naming the host, writes only JSON lines with
 //! `log.format = json` (start, refused start, fatal configuration error), and one-shot commands
-//! print their result on stdout with nothing on stderr.
+//! print their result on stdout with nothing on stderr. `portico healthcheck` (the container health
+//! check) passes while `/healthz` answers and fails, naming the URL, otherwise.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -337,4 +338,57 @@ async fn one_shot_commands_print_their_result_on_stdout_and_nothing_on_stderr() 
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
     let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert!(v["apiKey"].as_str().is_some_and(|k| !k.is_empty()), "{v}");
+}
+
+#[tokio::test]
+async fn healthcheck_succeeds_only_while_the_server_answers_healthz() {
+    let (db_port, http) = (free_port(), free_port());
+    // Bound to every address, as in the image: the check asks 127.0.0.1 on the bind port.
+    let bind = ("PORTICO__SERVER__BIND", format!("0.0.0.0:{http}"));
+    let wanted = format!("http://127.0.0.1:{http}/healthz");
+    let down = Portico::spawn(&["healthcheck"], &[bind.clone()])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert!(!down.success, "no server yet, but the check passed");
+    assert!(down.stdout.is_empty(), "{}", down.stdout);
+    assert!(
+        down.stderr.contains(&wanted),
+        "the error names the URL asked: {}",
+        down.stderr
+    );
+
+    // A server waiting for its database is live (/healthz 200) but not ready (/readyz 503).
+    let mut p = Portico::spawn(
+        &["serve"],
+        &[
+            (
+                "PORTICO__DATABASE__URL",
+                format!("postgres://portico@127.0.0.1:{db_port}/portico"),
+            ),
+            bind.clone(),
+        ],
+    );
+    let started = Instant::now();
+    while get(http, "/healthz").await.is_none() {
+        assert!(p.running(), "portico exited");
+        assert!(started.elapsed() < Duration::from_secs(60), "no /healthz");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up = Portico::spawn(&["healthcheck"], &[bind.clone()])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert!(up.success, "{}", up.stderr);
+    assert!(
+        up.stdout.is_empty() && up.stderr.is_empty(),
+        "{}{}",
+        up.stdout,
+        up.stderr
+    );
+    let readyz = format!("http://127.0.0.1:{http}/readyz");
+    let not_ready = Portico::spawn(&["healthcheck", "--url", &readyz], &[bind])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert!(!not_ready.success, "/readyz is 503 until the database comes");
+    assert!(not_ready.stderr.contains("503"), "{}", not_ready.stderr);
+    p.stop().await;
 }

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod clients;
+pub mod healthcheck;
 pub mod keys;
 
 use anyhow::Context;
@@ -57,6 +58,15 @@ pub enum Command {
         #[command(subcommand)]
         action: clients::ClientsAction,
     },
+    /// Ask a running server's `/healthz` (the container health check); exits 1 unless it answers 2xx.
+    Healthcheck {
+        /// The URL to ask; default `/healthz` on `server.bind`'s port (loopback when bound to every address).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 2)]
+        timeout_secs: u64,
+    },
 }
 
 /// `portico keys …`.
@@ -91,6 +101,12 @@ pub async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
+    if let Command::Healthcheck { url, timeout_secs } = &cli.command {
+        let url = url
+            .clone()
+            .unwrap_or_else(|| healthcheck::default_url(settings.server.bind));
+        return healthcheck::run(&url, std::time::Duration::from_secs(*timeout_secs)).await;
+    }
     crate::telemetry::init_logging(&settings.log, !matches!(cli.command, Command::Serve));
     let mut db = devmode::open_database(&settings).await?;
     let development = db.embedded.is_some();
@@ -176,7 +192,7 @@ async fn run_command(
             Ok(())
         }
         Command::Clients { action } => clients::run(action, &settings, pool).await,
-        Command::Serve => Ok(()),
+        Command::Serve | Command::Healthcheck { .. } => Ok(()),
     }
 }
 

@@ -346,7 +346,7 @@ async fn healthcheck_succeeds_only_while_the_server_answers_healthz() {
     // Bound to every address, as in the image: the check asks 127.0.0.1 on the bind port.
     let bind = ("PORTICO__SERVER__BIND", format!("0.0.0.0:{http}"));
     let wanted = format!("http://127.0.0.1:{http}/healthz");
-    let down = Portico::spawn(&["healthcheck"], &[bind.clone()])
+    let down = Portico::spawn(&["healthcheck"], std::slice::from_ref(&bind))
         .finish(Duration::from_secs(30))
         .await;
     assert!(!down.success, "no server yet, but the check passed");
@@ -374,7 +374,7 @@ async fn healthcheck_succeeds_only_while_the_server_answers_healthz() {
         assert!(started.elapsed() < Duration::from_secs(60), "no /healthz");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let up = Portico::spawn(&["healthcheck"], &[bind.clone()])
+    let up = Portico::spawn(&["healthcheck"], std::slice::from_ref(&bind))
         .finish(Duration::from_secs(30))
         .await;
     assert!(up.success, "{}", up.stderr);

@@ -24,6 +24,7 @@ mod provider_flows;
 mod provider_ldap;
 mod provider_sessions;
 mod saml_login;
+mod saml_repost;
 mod scale;
 mod scim;
 mod sdk_api;

@@ -10,7 +10,8 @@ use crate::support::oidc::browser;
 use crate::support::saml::{self, b64, xml_of, Idp};
 use crate::support::{error_of, session_cookie, sessions_by_method, Owner, Resp, TestApp};
 
-async fn create(app: &TestApp, o: &Owner, idp: &Idp, extra: Value) -> Value {
+/// Creates a SAML connection to the harness IdP for `example.com` (`extra` overrides fields).
+pub(crate) async fn create(app: &TestApp, o: &Owner, idp: &Idp, extra: Value) -> Value {
     let mut body = json!({
         "name": "Test SAML", "protocol": "saml",
         "idpEntityId": idp.entity_id, "idpSsoUrl": format!("{}/sso/redirect", idp.base), "idpCertificate": idp.cert(),

@@ -1,6 +1,7 @@
-//! The browser-facing page family: the sign-in page and every error a person may meet on the
-//! provider's routes (SPEC §3: never raw JSON). Server-rendered, accessible HTML, no JavaScript,
-//! no third-party assets, a strict `Content-Security-Policy` (the one inline style carries a
+//! The browser-facing page family: the sign-in page, every error a person may meet on the
+//! provider's routes (SPEC §3: never raw JSON) and the SAML ACS's self-posting page.
+//! Server-rendered, accessible HTML that works with JavaScript off, no third-party assets, a strict
+//! `Content-Security-Policy` (the one inline style, and the self-posting page's one script, carry a
 //! per-response nonce).
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -32,17 +33,37 @@ pub fn esc(s: &str) -> String {
 
 /// A page with `title` and pre-escaped `body`, the request id at the bottom.
 pub fn render(status: StatusCode, title: &str, body: &str, request_id: Option<&str>) -> Response {
+    render_with_script(status, title, body, None, request_id)
+}
+
+/// [`render`] with an optional script (trusted, ours): it runs under the same per-response nonce
+/// as the style (`script-src 'nonce-…'`), so the CSP still forbids every other script.
+fn render_with_script(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    script: Option<&str>,
+    request_id: Option<&str>,
+) -> Response {
     let nonce = portico_core::token::random_urlsafe(16);
     let meta = request_id
         .map(|r| format!("<p class=\"meta\">Request id: <code>{}</code></p>", esc(r)))
         .unwrap_or_default();
+    let (script_tag, script_src) = match script {
+        Some(js) => (
+            format!("<script nonce=\"{nonce}\">{js}</script>"),
+            format!("; script-src 'nonce-{nonce}'"),
+        ),
+        None => (String::new(), String::new()),
+    };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t} · Portico</title>\
-<style nonce=\"{nonce}\">{STYLE}</style></head><body><main><h1>{t}</h1>{body}{meta}</main></body></html>",
+<style nonce=\"{nonce}\">{STYLE}</style></head><body><main><h1>{t}</h1>{body}{meta}</main>{script_tag}</body></html>",
         t = esc(title)
     );
-    let csp = format!("default-src 'none'; style-src 'nonce-{nonce}'; base-uri 'none'; frame-ancestors 'none'");
+    let csp =
+        format!("default-src 'none'; style-src 'nonce-{nonce}'{script_src}; base-uri 'none'; frame-ancestors 'none'");
     let mut res = (status, html).into_response();
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -53,6 +74,31 @@ pub fn render(status: StatusCode, title: &str, body: &str, request_id: Option<&s
         h.insert("content-security-policy", v);
     }
     res
+}
+
+/// A page that posts `fields` to `action` (a fixed URL of this deployment, never one taken from
+/// the request) again: from this page the POST
+/// is same-site, so the browser now sends the `SameSite=Lax` cookies a cross-site POST went
+/// without. It submits itself with JavaScript (a nonce'd script, CSP-safe) and shows a button
+/// that does the same with JavaScript off. No `form-action` directive: the POST's answer
+/// redirects to the application's origin, which `form-action 'self'` would block.
+pub fn self_post(action: &str, fields: &[(&str, &str)], request_id: Option<&str>) -> Response {
+    let hidden: String = fields
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+        .collect();
+    let body = format!(
+        "<p>Your organization's sign-in is complete; one more step finishes it in this browser.</p>\
+<form id=\"repost\" method=\"post\" action=\"{}\">{hidden}<button type=\"submit\">Continue</button></form>",
+        esc(action)
+    );
+    render_with_script(
+        StatusCode::OK,
+        "Finishing sign-in",
+        &body,
+        Some("document.getElementById('repost').submit();"),
+        request_id,
+    )
 }
 
 /// An error page: what happened and what to do.

@@ -9,6 +9,7 @@ use portico_core::connection::Protocol;
 use portico_store::connections;
 
 use crate::api::cookies::binding_set_cookie;
+use crate::api::oauth2::page;
 use crate::api::signin_edge as edge;
 use crate::api::Api;
 use crate::auth::cookie;
@@ -17,6 +18,9 @@ use crate::extract::{ClientInfo, ValidForm};
 use crate::services::connections::settings::{ProtocolFields, SamlSettings};
 use crate::services::signin::{self, transaction, Callback};
 use crate::state::AppState;
+
+/// The shared ACS (the shared OIDC callback's path).
+const ACS_PATH: &str = "/api/auth/sso/callback";
 
 /// Registers the routes.
 pub fn routes(api: Api) -> Api {
@@ -28,12 +32,15 @@ pub fn routes(api: Api) -> Api {
         )
         .media(200, "application/samlmetadata+xml")
         .post(
-            "/api/auth/sso/callback",
-            "The shared SAML ACS (POST binding): completes the login, sets the session",
+            ACS_PATH,
+            "The shared SAML ACS (POST binding): completes the login, sets the session; a cross-site \
+             POST without the binding cookie (plain http) is answered with a page that posts it \
+             again from this site",
             browser_acs,
         )
         .form::<SamlPost>()
         .redirect(302)
+        .media(200, "text/html")
         .post(
             "/api/auth/sso/saml/{connectionId}/acs",
             "IdP-initiated SAML login for a connection that opted in",
@@ -80,6 +87,25 @@ struct SamlPost {
     saml_response: String,
     #[serde(rename = "RelayState", default)]
     relay_state: String,
+    /// Set by [`page::self_post`]: this POST is the re-post (never re-posted twice).
+    #[serde(rename = "portico_reposted", default)]
+    reposted: Option<String>,
+}
+
+/// The field [`page::self_post`] adds.
+const REPOSTED: &str = "portico_reposted";
+
+/// Whether the ACS answers with the self-posting page instead of completing: the binding cookie
+/// is missing from a POST that came from another site (plain http: the cookie is `SameSite=Lax`,
+/// which a cross-site POST does not carry; SPEC §3) and this is not already the re-post. The
+/// re-post carries the same form, so the binding cookie is still required: login-CSRF
+/// protection is unchanged, and the transaction is not consumed by the first POST.
+fn needs_repost(headers: &HeaderMap, binding: Option<&str>, form: &SamlPost) -> bool {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    binding.is_none()
+        && form.reposted.is_none()
+        && !form.relay_state.is_empty()
+        && !matches!(site, Some("same-origin" | "same-site" | "none"))
 }
 
 async fn browser_acs(
@@ -88,12 +114,24 @@ async fn browser_acs(
     headers: HeaderMap,
     ValidForm(form): ValidForm<SamlPost>,
 ) -> Response {
+    let cookie_name = transaction::binding_cookie_name(&form.relay_state);
+    let binding = cookie(&headers, &cookie_name);
+    if needs_repost(&headers, binding.as_deref(), &form) {
+        return page::self_post(
+            &state.settings.callback_url(),
+            &[
+                ("SAMLResponse", &form.saml_response),
+                ("RelayState", &form.relay_state),
+                (REPOSTED, "1"),
+            ],
+            ctx.request_id.as_deref(),
+        );
+    }
     let SamlPost {
         saml_response,
         relay_state,
+        ..
     } = form;
-    let cookie_name = transaction::binding_cookie_name(&relay_state);
-    let binding = cookie(&headers, &cookie_name);
     let clear = binding_set_cookie(&transaction::clear_binding_cookie(&state.settings, cookie_name));
     let callback = Callback::BrowserSaml {
         relay_state,
@@ -118,6 +156,7 @@ async fn idp_initiated_acs(
     let SamlPost {
         saml_response,
         relay_state,
+        ..
     } = form;
     let callback = Callback::IdpInitiated {
         connection_id: id,

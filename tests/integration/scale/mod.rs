@@ -1,7 +1,10 @@
 //! Issue 19, cost that does not grow with the data: the seed of `scripts/scale` at a small size,
 //! the plans of the measured paths ([`plans`]), exact keyset paging ([`paging`]), the batched
-//! purges and audit retention ([`purge`]), and an index behind every foreign key ([`foreign_keys`]).
+//! purges and audit retention ([`purge`]), what goes with a deleted session ([`cascade`]), and an
+//! index behind every foreign key ([`foreign_keys`]).
 
+mod cascade;
+mod cascade_owners;
 mod foreign_keys;
 mod paging;
 mod plans;

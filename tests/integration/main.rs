@@ -22,6 +22,7 @@ mod provider_cors;
 mod provider_faults;
 mod provider_flows;
 mod provider_ldap;
+mod provider_ldap_rp;
 mod provider_sessions;
 mod saml_login;
 mod saml_repost;

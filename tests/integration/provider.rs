@@ -14,7 +14,7 @@ use crate::support::{Owner, TestApp};
 use portico_server::services::provider::clients::{self, NewClient};
 
 pub(crate) const REDIRECT: &str = "http://app.example.test/callback";
-const AFTER_LOGOUT: &str = "http://app.example.test/bye";
+pub(crate) const AFTER_LOGOUT: &str = "http://app.example.test/bye";
 
 pub(crate) fn cache() -> PathBuf {
     std::env::var("PORTICO_TEST_CACHE")
@@ -33,7 +33,7 @@ pub(crate) async fn run_ok(cmd: &mut tokio::process::Command) {
 }
 
 /// `openid-client` installed once under the test cache.
-async fn node_rp() -> PathBuf {
+pub(crate) async fn node_rp() -> PathBuf {
     let dir = cache().join("rp-npm");
     if !dir.join("node_modules/openid-client/package.json").exists() {
         std::fs::create_dir_all(&dir).unwrap();
@@ -55,7 +55,7 @@ async fn node_rp() -> PathBuf {
 }
 
 /// A venv with `authlib` under the test cache.
-async fn python_rp() -> PathBuf {
+pub(crate) async fn python_rp() -> PathBuf {
     let venv = cache().join("rp-venv");
     let py = venv.join("bin/python");
     let ok = tokio::process::Command::new(&py)
